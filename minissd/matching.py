@@ -1,0 +1,216 @@
+"""Matching: which default boxes are responsible for which ground-truth box.
+
+SSD's training targets come from matching (Liu et al. 2016, section 2.2),
+done the way the original Caffe code does it:
+
+1. Bipartite step. Every ground-truth box gets one default box of its own:
+   repeatedly take the (ground truth, default box) pair of highest IoU in the
+   whole G x P table, match it, and remove that row and that column. So even
+   a ground truth that overlaps no default box by 0.5 is learned from.
+2. Threshold step. Every default box still free takes the ground truth it
+   overlaps most, if that IoU >= 0.5 (x_ij = 1 in the paper's notation).
+
+Every other default box is background (class 0). The matched ground truth of
+a positive becomes its localisation target, encoded as offsets g_hat
+(``minissd.boxes.encode``); its label becomes the class target.
+
+``match`` is vectorised; ``match_reference`` is the same algorithm written
+as plain Python loops, the oracle the tests compare against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import get_array_module
+from .boxes import DEFAULT_VARIANCES, check_boxes, cxcywh_to_xyxy, encode, iou
+
+BACKGROUND = 0
+
+
+def _check_labels(gt_labels, count: int, xp):
+    if gt_labels.shape != (count,):
+        raise ValueError(f"gt_labels must have shape ({count},) to go with gt_boxes; got {tuple(gt_labels.shape)}")
+    if count and bool((gt_labels < 1).any()):
+        index = int(xp.argmax(gt_labels < 1))
+        raise ValueError(
+            f"gt_labels[{index}] = {int(gt_labels[index])}: object labels start at 1 "
+            "(0 is reserved for the background)"
+        )
+
+
+def match_indices(gt_boxes, priors, iou_threshold: float = 0.5, bipartite: str = "greedy"):
+    """For each default box, the index of its matched ground truth, or -1.
+
+    gt_boxes: (G, 4) xyxy, normalised.   priors: (P, 4) cxcywh.
+    Returns (P,) int64: g in [0, G) for a positive, -1 for background.
+
+    ``bipartite="greedy"`` is Caffe's true greedy bipartite step; "argmax"
+    is the approximation many ports use (each ground truth takes its own best
+    default box, ties and collisions resolved by the later ground truth).
+    """
+    xp = get_array_module(gt_boxes, priors)
+    num_priors = priors.shape[0]
+    num_gt = gt_boxes.shape[0]
+    matched = xp.full((num_priors,), -1, dtype=xp.int64)
+    if num_gt == 0:
+        return matched
+    overlaps = iou(gt_boxes, cxcywh_to_xyxy(priors), validate=False)  # (G, P)
+
+    # 2. threshold step first on a copy: the bipartite matches overwrite it below.
+    best_gt = overlaps.argmax(axis=0)  # (P,)
+    best_overlap = overlaps.max(axis=0)  # (P,)
+    matched = xp.where(best_overlap >= iou_threshold, best_gt, -1)
+
+    # 1. bipartite step: each ground truth claims one default box (IoU > 0).
+    if bipartite == "greedy":
+        table = overlaps.copy()  # (G, P); taken rows/columns set to -1
+        for _ in range(num_gt):
+            flat = int(table.argmax())
+            g, p = divmod(flat, num_priors)
+            if table[g, p] <= 0:  # the rest overlap nothing
+                break
+            matched[p] = g
+            table[g, :] = -1
+            table[:, p] = -1
+    elif bipartite == "argmax":
+        best_prior = overlaps.argmax(axis=1)  # (G,)
+        has_overlap = overlaps.max(axis=1) > 0  # (G,)
+        gts = xp.arange(num_gt)[has_overlap]
+        matched[best_prior[has_overlap]] = gts
+    else:
+        raise ValueError(f"bipartite must be 'greedy' or 'argmax'; got {bipartite!r}")
+    return matched
+
+
+def match(
+    gt_boxes,
+    gt_labels,
+    priors,
+    iou_threshold: float = 0.5,
+    variances=DEFAULT_VARIANCES,
+    bipartite: str = "greedy",
+):
+    """Training targets for one image, or for a batch given as lists.
+
+    gt_boxes:  (G, 4) xyxy normalised ground truth (G may be 0).
+    gt_labels: (G,) ints in 1..L-1.
+    priors:    (P, 4) cxcywh default boxes.
+    Returns (loc_targets (P, 4) float, conf_targets (P,) int64): encoded
+    offsets of each positive's matched box (zeros for background) and its
+    label (0 for background). With lists of per-image arrays, returns
+    (N, P, 4) and (N, P).
+    """
+    if isinstance(gt_boxes, (list, tuple)):
+        if not isinstance(gt_labels, (list, tuple)) or len(gt_labels) != len(gt_boxes):
+            raise ValueError("batched match needs one gt_labels array per gt_boxes array")
+        return match_batch(gt_boxes, gt_labels, priors, iou_threshold, variances, bipartite)
+    xp = get_array_module(gt_boxes, gt_labels, priors)
+    gt_boxes = xp.asarray(gt_boxes)
+    gt_labels = xp.asarray(gt_labels)
+    if gt_boxes.size == 0:  # an image without objects: allow shape (0,) too
+        gt_boxes = gt_boxes.reshape(0, 4).astype(priors.dtype)
+        gt_labels = gt_labels.reshape(0).astype(xp.int64)
+    if gt_boxes.ndim != 2 or gt_boxes.shape[-1] != 4:
+        raise ValueError(f"gt_boxes must have shape (G, 4); got {tuple(gt_boxes.shape)}")
+    check_boxes(gt_boxes, "gt_boxes")
+    _check_labels(gt_labels, gt_boxes.shape[0], xp)
+    matched = match_indices(gt_boxes, priors, iou_threshold, bipartite)  # (P,)
+    return targets_from_indices(matched, gt_boxes, gt_labels, priors, variances)
+
+
+def targets_from_indices(matched, gt_boxes, gt_labels, priors, variances=DEFAULT_VARIANCES):
+    """(P,) matched indices -> (loc_targets (P, 4), conf_targets (P,))."""
+    xp = get_array_module(matched, gt_boxes, priors)
+    dtype = priors.dtype
+    positive = matched >= 0  # (P,)
+    num_priors = priors.shape[0]
+    if gt_boxes.shape[0] == 0:
+        return xp.zeros((num_priors, 4), dtype=dtype), xp.zeros((num_priors,), dtype=xp.int64)
+    safe = xp.where(positive, matched, 0)  # (P,) an index for every prior
+    assigned = gt_boxes[safe].astype(dtype, copy=False)  # (P, 4)
+    # Background rows may point at a zero-size box: give them the prior itself
+    # so the log in encode stays finite; they are zeroed right after.
+    assigned = xp.where(positive[:, None], assigned, cxcywh_to_xyxy(priors))
+    loc = encode(assigned, priors, variances, validate=False)  # (P, 4)
+    loc = xp.where(positive[:, None], loc, 0).astype(dtype, copy=False)
+    conf = xp.where(positive, xp.asarray(gt_labels)[safe].astype(xp.int64), BACKGROUND)  # (P,)
+    return loc, conf
+
+
+def match_batch(gt_boxes_list, gt_labels_list, priors, iou_threshold=0.5,
+                variances=DEFAULT_VARIANCES, bipartite="greedy"):
+    """``match`` for N images: lists of (G_i, 4) and (G_i,) -> (N, P, 4), (N, P)."""
+    xp = get_array_module(priors)
+    locs, confs = [], []
+    for index, (boxes, labels) in enumerate(zip(gt_boxes_list, gt_labels_list)):
+        try:
+            loc, conf = match(boxes, labels, priors, iou_threshold, variances, bipartite)
+        except ValueError as error:
+            raise ValueError(f"image {index} of the batch: {error}") from None
+        locs.append(loc)
+        confs.append(conf)
+    if not locs:
+        raise ValueError("match_batch needs at least one image")
+    return xp.stack(locs), xp.stack(confs)
+
+
+# --------------------------------------------------------------------------
+# the plain-loop oracle
+# --------------------------------------------------------------------------
+
+def _iou_pair(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_reference(gt_boxes, gt_labels, priors, iou_threshold=0.5, variances=DEFAULT_VARIANCES):
+    """Caffe's greedy bipartite + threshold matching, one prior at a time (NumPy, slow)."""
+    gt = [list(map(float, box)) for box in np.asarray(gt_boxes)]
+    labels = [int(v) for v in np.asarray(gt_labels)]
+    prior_list = np.asarray(priors, dtype=np.float64)
+    corners = [
+        [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2] for cx, cy, w, h in prior_list
+    ]
+    num_priors = len(corners)
+    table = [[_iou_pair(g, c) for c in corners] for g in gt]
+    matched = [-1] * num_priors
+    free_gt, free_prior = set(range(len(gt))), set(range(num_priors))
+    while free_gt:
+        best, best_pair = 0.0, None
+        for g in sorted(free_gt):
+            for p in range(num_priors):
+                if p in free_prior and table[g][p] > best:
+                    best, best_pair = table[g][p], (g, p)
+        if best_pair is None:
+            break
+        g, p = best_pair
+        matched[p] = g
+        free_gt.discard(g)
+        free_prior.discard(p)
+    for p in sorted(free_prior):
+        best, best_g = -1.0, -1
+        for g in range(len(gt)):
+            if table[g][p] > best:
+                best, best_g = table[g][p], g
+        if best_g >= 0 and best >= iou_threshold:
+            matched[p] = best_g
+    loc = np.zeros((num_priors, 4))
+    conf = np.zeros(num_priors, dtype=np.int64)
+    v_center, v_size = variances
+    for p, g in enumerate(matched):
+        if g < 0:
+            continue
+        x1, y1, x2, y2 = gt[g]
+        cx, cy, w, h = prior_list[p]
+        loc[p] = [
+            ((x1 + x2) / 2 - cx) / (w * v_center),
+            ((y1 + y2) / 2 - cy) / (h * v_center),
+            np.log((x2 - x1) / w) / v_size,
+            np.log((y2 - y1) / h) / v_size,
+        ]
+        conf[p] = labels[g]
+    return loc, conf

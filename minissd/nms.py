@@ -1,0 +1,171 @@
+"""Non-maximum suppression and SSD's detection post-processing.
+
+Greedy NMS as the source slides describe it:
+
+1. drop every box whose score is below the score threshold;
+2. sort the rest by score, highest first;
+3. take the first as reference and remove every later box whose IoU with it
+   is at or above the IoU threshold (the same object, seen twice);
+4. repeat with the next surviving box until every box has been compared.
+
+A higher score threshold, or a lower IoU threshold, removes more boxes.
+
+Post-processing (the reference SSD's ``DetectionOutput``): decode the offsets
+against the default boxes, softmax the logits, and for every object class
+keep the scores above 0.01, the best 400 of them, NMS at IoU 0.45; then the
+best 200 detections of the image over all classes.
+
+``nms`` is vectorised per reference box; ``nms_reference`` is the slides'
+procedure written as plain loops, the oracle of the tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import get_array_module
+from .boxes import check_boxes, decode, iou
+from .loss import softmax
+
+
+def _descending(scores, xp):
+    # Stable descending order: equal scores keep their input order.
+    return xp.argsort(-scores, kind="stable")
+
+
+def nms(boxes, scores, iou_threshold: float, score_threshold: float | None = None, validate: bool = True):
+    """Greedy NMS of one set of boxes.
+
+    boxes:  (D, 4) xyxy.   scores: (D,).
+    Returns (K,) int64 indices into ``boxes`` of the kept boxes, in
+    descending score order. A box is removed when its IoU with a kept,
+    higher-scored box is >= ``iou_threshold``. ``score_threshold`` (optional)
+    first drops boxes scoring below it.
+    """
+    xp = get_array_module(boxes, scores)
+    if boxes.ndim != 2 or boxes.shape[-1] != 4:
+        raise ValueError(f"boxes must have shape (D, 4); got {tuple(boxes.shape)}")
+    if scores.shape != (boxes.shape[0],):
+        raise ValueError(f"scores must have shape ({boxes.shape[0]},); got {tuple(scores.shape)}")
+    if validate:
+        check_boxes(boxes, "boxes")
+    order = _descending(scores, xp)  # (D,)
+    if score_threshold is not None:
+        order = order[scores[order] >= score_threshold]
+    count = int(order.shape[0])
+    if count == 0:
+        return xp.zeros((0,), dtype=xp.int64)
+    overlaps = iou(boxes[order], boxes[order], validate=False)  # (D', D') in score order
+    suppress = overlaps >= iou_threshold
+    if xp is np:
+        keep = np.ones(count, dtype=bool)
+        for i in range(count):
+            if keep[i]:
+                row = suppress[i, i + 1:]
+                keep[i + 1:] &= ~row
+        return order[keep].astype(np.int64)
+    # CuPy: walk the same greedy loop on the host over a copied bitmask.
+    suppress_host = xp.asnumpy(suppress)
+    keep = np.ones(count, dtype=bool)
+    for i in range(count):
+        if keep[i]:
+            keep[i + 1:] &= ~suppress_host[i, i + 1:]
+    return order[xp.asarray(np.nonzero(keep)[0])].astype(xp.int64)
+
+
+def nms_reference(boxes, scores, iou_threshold: float, score_threshold: float | None = None):
+    """The slides' NMS, one pair at a time (NumPy, slow): the oracle of ``nms``."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    candidates = [i for i in range(len(scores)) if score_threshold is None or scores[i] >= score_threshold]
+    candidates.sort(key=lambda i: -scores[i])  # Python's sort is stable
+    removed = set()
+    kept = []
+    for position, reference in enumerate(candidates):
+        if reference in removed:
+            continue
+        kept.append(reference)
+        for later in candidates[position + 1:]:
+            if later not in removed:
+                overlap = iou(boxes[reference][None], boxes[later][None], validate=False)[0, 0]
+                if overlap >= iou_threshold:
+                    removed.add(later)
+    return np.array(kept, dtype=np.int64)
+
+
+def batched_nms(boxes, scores, labels, iou_threshold: float, validate: bool = True):
+    """NMS within each label, all labels at once.
+
+    boxes: (D, 4) xyxy.  scores: (D,).  labels: (D,) ints.
+    Boxes of different labels never suppress each other. Returns (K,) int64
+    indices of the kept boxes, in descending score order over all labels.
+    """
+    xp = get_array_module(boxes, scores, labels)
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels must have shape {tuple(scores.shape)}; got {tuple(labels.shape)}")
+    if validate:
+        check_boxes(boxes, "boxes")
+    if boxes.shape[0] == 0:
+        return xp.zeros((0,), dtype=xp.int64)
+    kept = []
+    for label in xp.unique(labels).tolist():
+        members = xp.nonzero(labels == label)[0]  # (D_label,)
+        keep = nms(boxes[members], scores[members], iou_threshold, validate=False)
+        kept.append(members[keep])
+    kept = xp.concatenate(kept)
+    return kept[_descending(scores[kept], xp)].astype(xp.int64)
+
+
+def postprocess(
+    loc,
+    conf,
+    priors,
+    score_threshold: float = 0.01,
+    iou_threshold: float = 0.45,
+    top_k: int = 400,
+    keep_top_k: int = 200,
+    variances=(0.1, 0.2),
+):
+    """Detections from raw network outputs.
+
+    loc:    (N, P, 4) predicted offsets.    conf: (N, P, L) logits, class 0 = background.
+    priors: (P, 4) cxcywh default boxes.
+    Per image and per class c in 1..L-1: scores softmax(conf)[:, c] above
+    ``score_threshold``, the best ``top_k``, NMS at ``iou_threshold``; then
+    the best ``keep_top_k`` over all classes.
+    Returns a list of N tuples (boxes (D, 4) xyxy normalised, scores (D,),
+    labels (D,) int64 in 1..L-1), sorted by descending score.
+    """
+    xp = get_array_module(loc, conf, priors)
+    if loc.ndim != 3 or conf.ndim != 3 or loc.shape[:2] != conf.shape[:2]:
+        raise ValueError(f"loc (N, P, 4) and conf (N, P, L) must agree; got {tuple(loc.shape)} and {tuple(conf.shape)}")
+    if priors.shape != (loc.shape[1], 4):
+        raise ValueError(f"priors must have shape ({loc.shape[1]}, 4); got {tuple(priors.shape)}")
+    boxes_all = decode(loc, priors, variances)  # (N, P, 4)
+    probs_all = softmax(conf)  # (N, P, L)
+    results = []
+    for boxes, probs in zip(boxes_all, probs_all):
+        kept_boxes, kept_scores, kept_labels = [], [], []
+        for label in range(1, probs.shape[1]):
+            scores = probs[:, label]  # (P,)
+            candidates = xp.nonzero(scores > score_threshold)[0]
+            if candidates.shape[0] == 0:
+                continue
+            candidates = candidates[_descending(scores[candidates], xp)[:top_k]]
+            keep = candidates[nms(boxes[candidates], scores[candidates], iou_threshold, validate=False)]
+            kept_boxes.append(boxes[keep])
+            kept_scores.append(scores[keep])
+            kept_labels.append(xp.full(keep.shape, label, dtype=xp.int64))
+        if not kept_boxes:
+            results.append((
+                xp.zeros((0, 4), dtype=loc.dtype),
+                xp.zeros((0,), dtype=conf.dtype),
+                xp.zeros((0,), dtype=xp.int64),
+            ))
+            continue
+        boxes_image = xp.concatenate(kept_boxes)
+        scores_image = xp.concatenate(kept_scores)
+        labels_image = xp.concatenate(kept_labels)
+        best = _descending(scores_image, xp)[:keep_top_k]
+        results.append((boxes_image[best], scores_image[best], labels_image[best]))
+    return results
