@@ -1,0 +1,153 @@
+"""Box formats, area, IoU and the offset encoding (examples.md section 6)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from minissd import boxes as B
+from tests.conftest import to_numpy
+
+
+def test_format_round_trip_by_hand(xp):
+    xyxy = xp.asarray([[0.1, 0.2, 0.5, 0.8]], dtype=xp.float32)
+    cxcywh = B.xyxy_to_cxcywh(xyxy)
+    np.testing.assert_allclose(to_numpy(cxcywh), [[0.3, 0.5, 0.4, 0.6]], atol=1e-7)
+    np.testing.assert_allclose(to_numpy(B.cxcywh_to_xyxy(cxcywh)), to_numpy(xyxy), atol=1e-7)
+    assert cxcywh.dtype == xp.float32
+
+
+def test_area_and_iou_by_hand(xp):
+    a = xp.asarray([[0.0, 0.0, 2.0, 2.0]])
+    b = xp.asarray([[1.0, 1.0, 3.0, 3.0], [2.0, 2.0, 3.0, 3.0], [0.0, 0.0, 2.0, 2.0]])
+    np.testing.assert_allclose(to_numpy(B.area(b)), [4.0, 1.0, 4.0])
+    # overlap 1 x 1 = 1, union 4 + 4 - 1 = 7; touching corners: 0; identical: 1
+    np.testing.assert_allclose(to_numpy(B.iou(a, b)), [[1 / 7, 0.0, 1.0]])
+
+
+def test_iou_shape_and_dtype(xp, rng):
+    a = xp.asarray(random_boxes(rng, 5), dtype=xp.float32)
+    b = xp.asarray(random_boxes(rng, 7), dtype=xp.float32)
+    result = B.iou(a, b)
+    assert result.shape == (5, 7) and result.dtype == xp.float32
+
+
+def test_zero_area_boxes_are_allowed_and_have_iou_zero(xp):
+    point = xp.asarray([[0.5, 0.5, 0.5, 0.5]])
+    line = xp.asarray([[0.2, 0.5, 0.8, 0.5]])
+    square = xp.asarray([[0.0, 0.0, 1.0, 1.0]])
+    assert float(B.iou(point, point)[0, 0]) == 0.0
+    assert float(B.iou(line, square)[0, 0]) == 0.0
+    assert float(B.iou(point, square)[0, 0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([0.5, 0.1, 0.4, 0.9], r"a\[2\] = \[0.5, 0.1, 0.4, 0.9\] breaks x2 >= x1"),
+        ([0.1, 0.9, 0.4, 0.8], r"a\[2\] .* breaks"),
+        ([0.1, float("nan"), 0.4, 0.8], r"a\[2\] .* is not finite"),
+        ([0.1, 0.2, float("inf"), 0.8], r"a\[2\] .* is not finite"),
+    ],
+)
+def test_invalid_boxes_name_the_offending_index(xp, bad, message):
+    a = xp.asarray([[0, 0, 1, 1], [0.2, 0.2, 0.3, 0.3], bad])
+    with pytest.raises(ValueError, match=message):
+        B.iou(a, a[:1])
+
+
+def test_wrong_shape_is_rejected(xp):
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 4\); got \(3, 5\)"):
+        B.iou(xp.zeros((3, 5)), xp.zeros((1, 4)))
+
+
+def test_encode_follows_the_paper_formulas(xp):
+    # prior centred at (0.5, 0.5), 0.2 x 0.4; ground truth centred at (0.52, 0.46), 0.3 x 0.2
+    prior = xp.asarray([[0.5, 0.5, 0.2, 0.4]])
+    gt = xp.asarray([[0.37, 0.36, 0.67, 0.56]])
+    g_hat = to_numpy(B.encode(gt, prior, variances=(0.1, 0.2)))[0]
+    expected = [
+        (0.52 - 0.5) / 0.2 / 0.1,
+        (0.46 - 0.5) / 0.4 / 0.1,
+        math.log(0.3 / 0.2) / 0.2,
+        math.log(0.2 / 0.4) / 0.2,
+    ]
+    np.testing.assert_allclose(g_hat, expected, rtol=1e-6, atol=1e-9)
+    # variances (1, 1) give the paper's g_hat without the implementations' scaling
+    raw = to_numpy(B.encode(gt, prior, variances=(1.0, 1.0)))[0]
+    np.testing.assert_allclose(raw, [0.1, -0.1, math.log(1.5), math.log(0.5)], rtol=1e-6, atol=1e-9)
+
+
+def test_decode_inverts_encode(xp, rng):
+    priors = xp.asarray(B.xyxy_to_cxcywh(random_boxes(rng, 50, min_size=0.05)), dtype=xp.float32)
+    gt = xp.asarray(random_boxes(rng, 50, min_size=0.01), dtype=xp.float32)
+    back = B.decode(B.encode(gt, priors), priors)
+    assert back.dtype == xp.float32
+    np.testing.assert_allclose(to_numpy(back), to_numpy(gt), atol=2e-6)
+
+
+def test_encode_rejects_zero_size_ground_truth(xp):
+    prior = xp.asarray([[0.5, 0.5, 0.2, 0.2]] * 2)
+    gt = xp.asarray([[0.1, 0.1, 0.2, 0.3], [0.4, 0.4, 0.4, 0.6]])
+    with pytest.raises(ValueError, match=r"boxes_xyxy\[1\] has zero width or height"):
+        B.encode(gt, prior)
+
+
+def test_batched_encode_and_decode_shapes(xp, rng):
+    priors = xp.asarray(B.xyxy_to_cxcywh(random_boxes(rng, 6, min_size=0.05)))
+    loc = xp.asarray(rng.normal(size=(3, 6, 4)))
+    decoded = B.decode(loc, priors)
+    assert decoded.shape == (3, 6, 4)
+    np.testing.assert_allclose(to_numpy(B.encode(decoded, priors)), to_numpy(loc), atol=1e-9)
+
+
+# --------------------------------------------------------------------------
+# properties
+# --------------------------------------------------------------------------
+
+def random_boxes(rng, count, min_size=0.0):
+    corner = rng.uniform(0, 0.9, size=(count, 2))
+    size = rng.uniform(min_size, 0.5, size=(count, 2))
+    return np.concatenate([corner, corner + size], axis=1)
+
+
+coordinate = st.floats(0, 1, allow_nan=False, width=64)
+
+
+@st.composite
+def box_arrays(draw, min_count=1, max_count=8, positive=False):
+    count = draw(st.integers(min_count, max_count))
+    corners = draw(hnp.arrays(np.float64, (count, 2), elements=coordinate))
+    low = 1e-3 if positive else 0.0
+    sizes = draw(hnp.arrays(np.float64, (count, 2), elements=st.floats(low, 1, width=64)))
+    return np.concatenate([corners, corners + sizes], axis=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_arrays(), box_arrays())
+def test_iou_is_symmetric_and_bounded(a, b):
+    forward = B.iou(a, b)
+    np.testing.assert_allclose(forward, B.iou(b, a).T, atol=1e-12)
+    assert np.all(forward >= 0) and np.all(forward <= 1 + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_arrays(positive=True))
+def test_iou_with_itself_is_one(a):
+    np.testing.assert_allclose(np.diag(B.iou(a, a)), 1.0, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_arrays(positive=True), box_arrays(positive=True))
+def test_encode_decode_round_trip(gt, prior_corners):
+    count = min(len(gt), len(prior_corners))
+    gt, priors = gt[:count], B.xyxy_to_cxcywh(prior_corners[:count])
+    np.testing.assert_allclose(B.decode(B.encode(gt, priors), priors), gt, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_arrays(positive=True))
+def test_format_conversion_round_trip(a):
+    np.testing.assert_allclose(B.cxcywh_to_xyxy(B.xyxy_to_cxcywh(a)), a, atol=1e-12)
