@@ -1,0 +1,240 @@
+"""Pictures: boxes on images, default-box grids, matches, detections.
+
+Every function draws on a matplotlib ``Axes`` (made for you when ``ax`` is
+None) and returns it, so notebooks can compose panels and the command line
+can save them. matplotlib is imported lazily: the box modules never need it.
+Coordinates: boxes are xyxy; pass ``normalized=True`` with ``size=(W, H)``
+to draw [0, 1] boxes on a W x H picture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import to_numpy
+
+# A qualitative palette, readable on light and dark images.
+PALETTE = (
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
+    "#f032e6", "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324",
+    "#fffac8", "#800000", "#aaffc3", "#808000", "#ffd8b1", "#000075",
+    "#a9a9a9", "#ffe119",
+)
+
+
+def color_for(label: int) -> str:
+    """A stable colour per class label."""
+    return PALETTE[int(label) % len(PALETTE)]
+
+
+def _axes(ax, figsize=(5, 5)):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def show_image(image, ax=None, title: str | None = None):
+    """Show an (H, W, 3) uint8/float image or a (3, H, W) model input."""
+    ax = _axes(ax)
+    picture = to_numpy(image)
+    if picture.ndim == 3 and picture.shape[0] == 3 and picture.shape[-1] != 3:
+        picture = picture.transpose(1, 2, 0)  # (H, W, 3)
+    if picture.dtype != np.uint8:
+        low, high = float(picture.min()), float(picture.max())
+        picture = (picture - low) / max(high - low, 1e-12)
+    ax.imshow(picture)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def draw_boxes(
+    boxes,
+    ax=None,
+    labels=None,
+    scores=None,
+    class_names=None,
+    color=None,
+    normalized: bool = False,
+    size=None,
+    linewidth: float = 2.0,
+    linestyle: str = "-",
+    fill_alpha: float = 0.0,
+    text: bool = True,
+):
+    """Draw (D, 4) xyxy boxes as rectangles, with "name score" captions.
+
+    labels: (D,) ints picking colours and names; scores: (D,) for captions.
+    normalized + size=(W, H): scale [0, 1] boxes to pixels first.
+    """
+    from matplotlib.patches import Rectangle
+
+    ax = _axes(ax)
+    boxes = np.asarray(to_numpy(boxes), dtype=np.float64).reshape(-1, 4)
+    if normalized:
+        if size is None:
+            raise ValueError("normalized boxes need size=(width, height) to be drawn in pixels")
+        width, height = size
+        boxes = boxes * np.array([width, height, width, height])
+    labels = None if labels is None else to_numpy(labels).reshape(-1)
+    scores = None if scores is None else to_numpy(scores).reshape(-1)
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        edge = color or (color_for(labels[i]) if labels is not None else PALETTE[2])
+        ax.add_patch(Rectangle(
+            (x1, y1), x2 - x1, y2 - y1, fill=fill_alpha > 0, facecolor=edge, alpha=None,
+            edgecolor=edge, linewidth=linewidth, linestyle=linestyle,
+        ))
+        if fill_alpha > 0:
+            ax.patches[-1].set_facecolor((*_rgb(edge), fill_alpha))
+        caption = []
+        if labels is not None and class_names is not None:
+            caption.append(str(class_names[int(labels[i])]))
+        elif labels is not None:
+            caption.append(str(int(labels[i])))
+        if scores is not None:
+            caption.append(f"{float(scores[i]):.2f}")
+        if text and caption:
+            ax.text(x1, y1, " ".join(caption), color="white", fontsize=8, va="bottom",
+                    bbox=dict(facecolor=edge, edgecolor="none", pad=1.0, alpha=0.85))
+    return ax
+
+
+def _rgb(color: str):
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(color)
+
+
+def draw_grid(cells: int, ax=None, size=(1.0, 1.0), color="white", linewidth=0.8):
+    """The lines of a cells x cells feature-map grid over a picture of size (W, H)."""
+    ax = _axes(ax)
+    width, height = size
+    for i in range(cells + 1):
+        ax.plot([0, width], [i * height / cells] * 2, color=color, linewidth=linewidth, alpha=0.7)
+        ax.plot([i * width / cells] * 2, [0, height], color=color, linewidth=linewidth, alpha=0.7)
+    return ax
+
+
+def box_names(aspect_ratios) -> list[str]:
+    """Names of one cell's default boxes in per-cell order: s_k, s'_k, a=2, a=1/2, ..."""
+    names = ["s_k (a=1)", "s'_k (a=1)"]
+    for ratio in aspect_ratios:
+        names += [f"a={ratio:g}", f"a=1/{ratio:g}"]
+    return names
+
+
+def plot_default_boxes(
+    config,
+    map_index: int,
+    cells=None,
+    image=None,
+    ax=None,
+    positive=None,
+    title: str | None = None,
+):
+    """Default boxes of one feature map of a ``PriorConfig`` over a picture.
+
+    cells: list of (row, column) cells whose boxes to draw (default: the
+    centre cell). positive: optional (P,) bool over all default boxes of the
+    config; positives are drawn solid and thick, the others dashed.
+    """
+    from .priors import default_boxes, prior_slices
+    from .boxes import cxcywh_to_xyxy
+
+    ax = _axes(ax)
+    size_px = config.image_size
+    if image is None:
+        image = np.full((size_px, size_px, 3), 235, dtype=np.uint8)
+    picture = to_numpy(image)
+    height, width = picture.shape[:2]
+    show_image(picture, ax=ax)
+    cells_per_side = config.feature_maps[map_index]
+    draw_grid(cells_per_side, ax=ax, size=(width, height), color="#555555")
+    boxes = cxcywh_to_xyxy(default_boxes(config))  # (P, 4)
+    rows = prior_slices(config)[map_index]
+    per_cell = config.boxes_per_cell[map_index]
+    if cells is None:
+        cells = [(cells_per_side // 2, cells_per_side // 2)]
+    names = box_names(config.aspect_ratios[map_index])
+    drawn = [np.array([0.0, 0.0, width, height])]
+    for cell_number, (row, column) in enumerate(cells):
+        if not (0 <= row < cells_per_side and 0 <= column < cells_per_side):
+            raise ValueError(
+                f"cell ({row}, {column}) is outside the {cells_per_side} x {cells_per_side} feature map"
+            )
+        first = rows.start + (row * cells_per_side + column) * per_cell
+        for b in range(first, first + per_cell):
+            hit = positive is not None and bool(positive[b])
+            draw_boxes(
+                boxes[b:b + 1], ax=ax, normalized=True, size=(width, height),
+                color=PALETTE[b - first], linewidth=3.0 if hit else 1.2,
+                linestyle="-" if hit or positive is None else "--", text=False,
+            )
+            if cell_number == 0:
+                ax.patches[-1].set_label(names[b - first])
+            drawn.append(boxes[b] * np.array([width, height, width, height]))
+        cx = (column + 0.5) / cells_per_side * width
+        cy = (row + 0.5) / cells_per_side * height
+        ax.plot([cx], [cy], marker="o", color="black", markersize=3)
+    extent = np.array(drawn)
+    margin = 0.03 * max(width, height)
+    ax.set_xlim(extent[:, 0].min() - margin, extent[:, 2].max() + margin)
+    ax.set_ylim(extent[:, 3].max() + margin, extent[:, 1].min() - margin)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_title(title or f"{cells_per_side} x {cells_per_side} feature map: {per_cell} default boxes per cell")
+    return ax
+
+
+def default_boxes_figure(feature_maps=(8, 4), preset=None, image=None, cells=None, s_min=0.2, s_max=0.5):
+    """A figure with one panel per feature map, each showing its default boxes.
+
+    feature_maps: map sides for the paper's formula (e.g. 8 x 8 and 4 x 4,
+    as Figure 1 of the paper); or ``preset``: a preset name, one panel per map.
+    cells: (row, column) cells to draw; on a map a cell does not fit, it is
+    left out (and a map with none left shows its centre cell).
+    """
+    cells = None if cells is None else list(cells)
+    if cells is not None and not cells:
+        raise ValueError("cells is empty: give at least one (row, column) or None")
+    import matplotlib.pyplot as plt
+
+    from .priors import get_config, paper_config
+
+    if preset is not None:
+        config = get_config(preset)
+    else:
+        config = paper_config(tuple(feature_maps), s_min=s_min, s_max=s_max,
+                              aspect_ratios=[(2,)] * len(feature_maps),
+                              name="maps " + ", ".join(f"{f} x {f}" for f in feature_maps))
+    count = len(config.feature_maps)
+    columns = min(count, 3)
+    rows = (count + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(5.4 * columns, 4.2 * rows), squeeze=False)
+    for k in range(rows * columns):
+        ax = axes[k // columns][k % columns]
+        if k >= count:
+            ax.set_axis_off()
+            continue
+        side = config.feature_maps[k]
+        fitting = None if cells is None else [(r, c) for r, c in cells if 0 <= r < side and 0 <= c < side]
+        plot_default_boxes(config, k, cells=fitting or None, image=image, ax=ax,
+                           title=f"{config.feature_maps[k]} x {config.feature_maps[k]} map, "
+                                 f"s = {config.min_sizes[k]:.2f}")
+    figure.suptitle(f"default boxes: {config.name}, {config.num_priors} in all")
+    figure.tight_layout()
+    return figure
+
+
+def plot_detections(image, boxes, labels, scores=None, class_names=None, ax=None, normalized=False, title=None):
+    """An image with its detections (or ground truth when scores is None)."""
+    ax = show_image(image, ax=ax, title=title)
+    picture = to_numpy(image)
+    height, width = (picture.shape[1:] if picture.shape[0] == 3 and picture.shape[-1] != 3 else picture.shape[:2])
+    draw_boxes(boxes, ax=ax, labels=labels, scores=scores, class_names=class_names,
+               normalized=normalized, size=(width, height))
+    return ax
