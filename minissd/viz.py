@@ -238,3 +238,163 @@ def plot_detections(image, boxes, labels, scores=None, class_names=None, ax=None
     draw_boxes(boxes, ax=ax, labels=labels, scores=scores, class_names=class_names,
                normalized=normalized, size=(width, height))
     return ax
+
+
+def plot_matches(
+    image,
+    gt_boxes,
+    priors,
+    matched,
+    ax=None,
+    others=None,
+    gt_labels=None,
+    class_names=None,
+    grid: int | None = None,
+    title: str | None = None,
+):
+    """Ground-truth boxes and the default boxes matched to each, over an image.
+
+    image:     (H, W, 3) picture, or a (3, H, W) model input.
+    gt_boxes:  (G, 4) xyxy, normalised to [0, 1].
+    priors:    (P, 4) cxcywh default boxes, normalised.
+    matched:   (P,) int, the ground-truth index of each default box or -1 for
+               background (``minissd.matching.match_indices``).
+    others:    optional (P,) bool, unmatched default boxes to draw dashed grey
+               (for instance the other boxes of the cells that hold a match).
+    gt_labels: optional (G,) labels for colours and captions (default: one
+               colour per ground-truth index).
+    grid:      optional feature-map side |f_k|, to draw its cell lines.
+
+    Ground truth is drawn thick and lightly filled, each positive default box
+    solid in its ground truth's colour. The Axes holds G + positives + others
+    rectangles, in that reverse order (others first, ground truth on top).
+    """
+    from .boxes import cxcywh_to_xyxy
+
+    ax = show_image(image, ax=ax, title=title)
+    picture = to_numpy(image)
+    height, width = (picture.shape[1:] if picture.shape[0] == 3 and picture.shape[-1] != 3 else picture.shape[:2])
+    corners = cxcywh_to_xyxy(np.asarray(to_numpy(priors), dtype=np.float64))  # (P, 4)
+    matched = np.asarray(to_numpy(matched)).reshape(-1)
+    gt_boxes = np.asarray(to_numpy(gt_boxes), dtype=np.float64).reshape(-1, 4)
+    if matched.shape[0] != corners.shape[0]:
+        raise ValueError(f"matched has {matched.shape[0]} entries but there are {corners.shape[0]} priors")
+    if matched.size and matched.max() >= gt_boxes.shape[0]:
+        raise ValueError(f"matched points at ground truth {int(matched.max())}, but only {gt_boxes.shape[0]} are given")
+    labels = None if gt_labels is None else np.asarray(to_numpy(gt_labels)).reshape(-1)
+    colours = [color_for(labels[g]) if labels is not None else PALETTE[g % len(PALETTE)]
+               for g in range(gt_boxes.shape[0])]
+    if grid is not None:
+        draw_grid(int(grid), ax=ax, size=(width, height), color="#555555")
+    if others is not None:
+        rest = np.asarray(to_numpy(others), dtype=bool).reshape(-1) & (matched < 0)
+        draw_boxes(corners[rest], ax=ax, color="#666666", normalized=True, size=(width, height),
+                   linewidth=1.0, linestyle="--", text=False)
+    for g in range(gt_boxes.shape[0]):
+        draw_boxes(corners[matched == g], ax=ax, color=colours[g], normalized=True,
+                   size=(width, height), linewidth=1.5, text=False)
+    for g in range(gt_boxes.shape[0]):
+        caption = None if labels is None else labels[g:g + 1]
+        draw_boxes(gt_boxes[g:g + 1], ax=ax, labels=caption, class_names=class_names, color=colours[g],
+                   normalized=True, size=(width, height), linewidth=3.0, fill_alpha=0.12)
+    return ax
+
+
+def plot_hard_negatives(image, priors, positive, negative, gt_boxes=None, ax=None, title: str | None = None):
+    """Positive default boxes (solid green) and the kept hard negatives (dashed red).
+
+    image:    (H, W, 3) picture, or a (3, H, W) model input.
+    priors:   (P, 4) cxcywh default boxes, normalised.
+    positive: (P,) bool, matched default boxes.
+    negative: (P,) bool, the negatives hard negative mining keeps
+              (``MultiBoxLossResult.negative_mask[n]``).
+    gt_boxes: optional (G, 4) xyxy normalised ground truth, drawn thick black.
+    The Axes holds G + positives + negatives rectangles.
+    """
+    from matplotlib.lines import Line2D
+
+    from .boxes import cxcywh_to_xyxy
+
+    ax = show_image(image, ax=ax, title=title)
+    picture = to_numpy(image)
+    height, width = (picture.shape[1:] if picture.shape[0] == 3 and picture.shape[-1] != 3 else picture.shape[:2])
+    corners = cxcywh_to_xyxy(np.asarray(to_numpy(priors), dtype=np.float64))  # (P, 4)
+    positive = np.asarray(to_numpy(positive), dtype=bool).reshape(-1)
+    negative = np.asarray(to_numpy(negative), dtype=bool).reshape(-1)
+    if not positive.shape == negative.shape == (corners.shape[0],):
+        raise ValueError(
+            f"positive and negative must have shape ({corners.shape[0]},) like the priors; "
+            f"got {positive.shape} and {negative.shape}"
+        )
+    negative_colour, positive_colour = PALETTE[0], PALETTE[1]
+    draw_boxes(corners[negative], ax=ax, color=negative_colour, normalized=True, size=(width, height),
+               linewidth=1.2, linestyle="--", text=False)
+    draw_boxes(corners[positive], ax=ax, color=positive_colour, normalized=True, size=(width, height),
+               linewidth=1.5, text=False)
+    handles = [
+        Line2D([], [], color=positive_colour, linewidth=1.5, label=f"positives ({int(positive.sum())})"),
+        Line2D([], [], color=negative_colour, linewidth=1.2, linestyle="--",
+               label=f"kept hard negatives ({int(negative.sum())})"),
+    ]
+    if gt_boxes is not None:
+        draw_boxes(gt_boxes, ax=ax, color="black", normalized=True, size=(width, height), linewidth=3.0, text=False)
+        handles.append(Line2D([], [], color="black", linewidth=3.0, label="ground truth"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    return ax
+
+
+TOY_KINDS = ("cat", "dog", "ball")
+_TOY_COLOURS = {"cat": "#7f7f7f", "dog": "#b07a3c", "ball": "#d6453d"}
+
+
+def toy_scene(boxes, kinds, size=300):
+    """A cartoon picture with one simple animal (or ball) filling each box.
+
+    boxes: (G, 4) xyxy, normalised to [0, 1]; each object is drawn to touch
+           its box on all four sides, so the box is its exact ground truth.
+    kinds: G names from ``TOY_KINDS``: "cat" (pointed ears), "dog" (floppy
+           ears) or "ball" (a disc, handy as an unlabelled distractor).
+    size:  side in pixels, or (width, height).
+    Returns an (H, W, 3) uint8 RGB image: sky above, grass below, the objects
+    painted in the order given (later ones on top).
+    """
+    from PIL import Image, ImageDraw
+
+    width, height = (size, size) if np.isscalar(size) else size
+    boxes = np.asarray(to_numpy(boxes), dtype=np.float64).reshape(-1, 4)
+    if len(kinds) != boxes.shape[0]:
+        raise ValueError(f"toy_scene: {boxes.shape[0]} boxes but {len(kinds)} kinds")
+    picture = Image.new("RGB", (int(width), int(height)), "#cfe8f7")
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle([0, 0.8 * height, width, height], fill="#9bc98a")
+    for index, (box, kind) in enumerate(zip(boxes, kinds)):
+        if kind not in TOY_KINDS:
+            raise ValueError(f"toy_scene: kinds[{index}] = {kind!r}; expected one of {TOY_KINDS}")
+        x1, y1, x2, y2 = (box * [width, height, width, height]).tolist()
+        if kind == "ball":
+            draw.ellipse([x1, y1, x2, y2], fill=_TOY_COLOURS[kind])
+            continue
+        _draw_animal(draw, x1, y1, x2 - x1, y2 - y1, _TOY_COLOURS[kind], pointed_ears=kind == "cat")
+    return np.asarray(picture)
+
+
+def _draw_animal(draw, x1, y1, w, h, colour, pointed_ears):
+    # Fractions of the box, so the silhouette touches all four sides: the ears
+    # reach the top, the head the left, the body the right, the legs the bottom.
+    def at(u, v):
+        return (x1 + u * w, y1 + v * h)
+
+    draw.ellipse([at(0.0, 0.35), at(1.0, 0.9)], fill=colour)  # body
+    for left in (0.14, 0.7):
+        draw.rectangle([at(left, 0.7), at(left + 0.16, 1.0)], fill=colour)  # legs
+    draw.ellipse([at(0.0, 0.1), at(0.48, 0.52)], fill=colour)  # head
+    if pointed_ears:
+        draw.polygon([at(0.04, 0.22), at(0.1, 0.0), at(0.2, 0.16)], fill=colour)
+        draw.polygon([at(0.44, 0.22), at(0.38, 0.0), at(0.28, 0.16)], fill=colour)
+    else:
+        draw.ellipse([at(0.0, 0.0), at(0.14, 0.36)], fill="#5a3a1a")
+        draw.ellipse([at(0.34, 0.0), at(0.48, 0.36)], fill="#5a3a1a")
+    radius = max(1.0, 0.025 * w)
+    for u in (0.19, 0.29):
+        eye_x, eye_y = at(u, 0.3)
+        draw.ellipse([eye_x - radius, eye_y - radius, eye_x + radius, eye_y + radius], fill="black")
