@@ -93,6 +93,35 @@ def nms_reference(boxes, scores, iou_threshold: float, score_threshold: float | 
     return np.array(kept, dtype=np.int64)
 
 
+def nms_steps(boxes, scores, iou_threshold: float, score_threshold: float | None = None):
+    """The slides' NMS as a record of its steps: which reference removed which box.
+
+    boxes: (D, 4) xyxy.   scores: (D,).
+    Returns a list with one (reference, removed) pair per reference box, in
+    the order the references are taken (descending score, ties in input
+    order): ``reference`` is an index into ``boxes``; ``removed`` lists
+    (index, IoU with the reference) for every later box it removes. The
+    references are exactly the boxes ``nms`` keeps. For teaching and
+    debugging (plain loops on the host), not for speed.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (boxes.shape[0],):
+        raise ValueError(f"scores must have shape ({boxes.shape[0]},); got {tuple(scores.shape)}")
+    candidates = [int(i) for i in np.argsort(-scores, kind="stable")
+                  if score_threshold is None or scores[i] >= score_threshold]
+    overlaps = iou(boxes, boxes) if len(boxes) else np.zeros((0, 0))  # (D, D)
+    removed, steps = set(), []
+    for position, reference in enumerate(candidates):
+        if reference in removed:
+            continue
+        gone = [(later, float(overlaps[reference, later])) for later in candidates[position + 1:]
+                if later not in removed and overlaps[reference, later] >= iou_threshold]
+        removed.update(index for index, _ in gone)
+        steps.append((reference, gone))
+    return steps
+
+
 def batched_nms(boxes, scores, labels, iou_threshold: float, validate: bool = True):
     """NMS within each label, all labels at once.
 
