@@ -1,0 +1,267 @@
+"""The batch loader: samples -> transform -> matched training targets, prepared in the background.
+
+For every image of a batch the loader reads the sample, applies the
+transform, and matches its ground truth to the default boxes with
+``minissd.matching.match``; then it stacks the batch.
+
+Determinism, independent of timing: sample i of epoch e is transformed with
+a generator seeded by (seed, e, i), and the order of epoch e is a permutation
+drawn from (seed, e). So a batch never depends on which thread made it, or
+when: two loaders with one seed yield identical batches, and epoch 7 can be
+replayed alone.
+
+Background work: one thread fills a bounded queue (``prefetch`` batches)
+while the model works on the previous one. NumPy releases the GIL in its
+larger array operations, so the two overlap where it matters. An exception in
+the thread is raised in the consumer, with the thread's traceback and a note
+saying which sample failed; abandoning an iteration (``break``, or dropping
+the iterator) stops the thread.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..matching import match
+
+_STOP_POLL_S = 0.05  # how often a blocked worker checks whether the consumer has gone
+
+
+@dataclass
+class Batch:
+    """One training batch.
+
+    images:       (N, 3, S, S) float32, mean subtracted (the transform's output).
+    loc_targets:  (N, P, 4) float32 encoded offsets (zeros for background).
+    conf_targets: (N, P) int64 class targets (0 = background).
+    boxes:        N arrays (G_i, 4) float32, normalised xyxy ground truth after the transform.
+    labels:       N arrays (G_i,) int64.
+    difficult:    N arrays (G_i,) bool.
+    image_ids:    N str.
+    indices:      (N,) int64 dataset indices.
+    """
+
+    images: np.ndarray
+    loc_targets: np.ndarray
+    conf_targets: np.ndarray
+    boxes: list
+    labels: list
+    difficult: list
+    image_ids: list
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+
+class DataLoader:
+    """Batches of transformed images with SSD targets matched on the fly.
+
+    dataset:       any object with ``__len__`` and ``__getitem__`` -> ``Sample``.
+    batch_size:    N.
+    priors:        (P, 4) cxcywh default boxes (``minissd.priors.default_boxes``).
+    transform:     callable (image, boxes, labels, rng) -> (image (3, S, S),
+                   boxes (K, 4) normalised, labels (K,)): ``SSDAugmentation``
+                   or ``eval_transform``. It may drop boxes (the crop does);
+                   the loader passes box indices as ``labels`` so that labels
+                   and difficult flags follow the boxes that stay.
+    shuffle:       a new order every epoch (from (seed, epoch)).
+    seed:          fixes the order and every augmentation.
+    drop_last:     drop a last, incomplete batch (default: True when shuffling,
+                   so every training step sees N images; False otherwise, so
+                   evaluation sees every image).
+    prefetch:      batches prepared ahead in a background thread; 0 prepares
+                   each batch in the caller's thread (simplest to debug).
+    iou_threshold, variances, bipartite: passed to ``minissd.matching.match``.
+
+    ``for batch in loader`` runs one epoch (the next one each time);
+    ``loader.epoch(e)`` iterates a given epoch; ``len(loader)`` is the number
+    of batches per epoch.
+    """
+
+    def __init__(self, dataset, batch_size: int, priors, transform, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool | None = None, prefetch: int = 2, iou_threshold: float = 0.5,
+                 variances=(0.1, 0.2), bipartite: str = "greedy"):
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        priors = np.asarray(priors)
+        if priors.ndim != 2 or priors.shape[1] != 4:
+            raise ValueError(f"priors must have shape (P, 4) cxcywh; got {priors.shape}")
+        if int(prefetch) < 0:
+            raise ValueError(f"prefetch must be >= 0; got {prefetch!r}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.priors = priors.astype(np.float32, copy=False)
+        self.transform = transform
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.drop_last = shuffle if drop_last is None else bool(drop_last)
+        self.prefetch = int(prefetch)
+        self.match_options = dict(iou_threshold=iou_threshold, variances=variances, bipartite=bipartite)
+        self.next_epoch = 0
+
+    def __len__(self) -> int:
+        count = len(self.dataset) / self.batch_size
+        return int(count) if self.drop_last else math.ceil(count)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """(len(dataset),) the dataset indices of an epoch, in the order they are served."""
+        if not self.shuffle:
+            return np.arange(len(self.dataset))
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+
+    def batch_indices(self, epoch: int) -> list[np.ndarray]:
+        """The dataset indices of each batch of an epoch."""
+        order = self.order(epoch)
+        return [order[start:start + self.batch_size] for start in range(0, len(self) * self.batch_size,
+                                                                          self.batch_size)]
+
+    def sample_rng(self, epoch: int, index: int) -> np.random.Generator:
+        """The generator that transforms dataset item ``index`` in ``epoch``."""
+        return np.random.default_rng([self.seed, epoch, int(index)])
+
+    def load_one(self, epoch: int, index: int):
+        """Item ``index`` transformed and matched: (image, loc (P, 4), conf (P,), boxes, labels, difficult, id)."""
+        image_id = None
+        try:
+            sample = self.dataset[int(index)]
+            image_id = sample.image_id
+            positions = np.arange(len(sample.boxes))  # (G,) passed as labels: they follow the kept boxes
+            image, boxes, kept = self.transform(sample.image, sample.boxes, positions,
+                                                self.sample_rng(epoch, index))
+            kept = np.asarray(kept, dtype=np.int64)
+            labels = np.asarray(sample.labels, dtype=np.int64)[kept]  # (K,)
+            difficult = np.asarray(sample.difficult, dtype=bool)[kept]  # (K,)
+            boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)  # (K, 4)
+            loc, conf = match(boxes, labels, self.priors, **self.match_options)
+        except Exception as error:
+            if hasattr(error, "add_note"):  # Python 3.11+
+                image = "" if image_id is None else f" (image {image_id!r})"
+                error.add_note(f"minissd DataLoader: while preparing dataset item {index}{image} of epoch {epoch}")
+            raise
+        return image, loc, conf, boxes, labels, difficult, image_id
+
+    def make_batch(self, epoch: int, indices) -> Batch:
+        """Prepare one batch from dataset ``indices`` (the same work the background thread does)."""
+        items = [self.load_one(epoch, index) for index in indices]
+        return Batch(
+            images=np.stack([item[0] for item in items]).astype(np.float32, copy=False),  # (N, 3, S, S)
+            loc_targets=np.stack([item[1] for item in items]),  # (N, P, 4)
+            conf_targets=np.stack([item[2] for item in items]),  # (N, P)
+            boxes=[item[3] for item in items],
+            labels=[item[4] for item in items],
+            difficult=[item[5] for item in items],
+            image_ids=[item[6] for item in items],
+            indices=np.asarray(indices, dtype=np.int64),
+        )
+
+    def epoch(self, epoch: int):
+        """An iterator over the batches of ``epoch`` (a ``BatchIterator``; close it to stop early)."""
+        return BatchIterator(self, int(epoch))
+
+    def __iter__(self):
+        epoch, self.next_epoch = self.next_epoch, self.next_epoch + 1
+        return self.epoch(epoch)
+
+
+class _WorkerFailed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_DONE = object()
+
+
+def _put(out: queue.Queue, stop: threading.Event, item) -> bool:
+    # Block while the queue is full, but give up as soon as the consumer stops.
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=_STOP_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _work(loader: DataLoader, epoch: int, batches, out: queue.Queue, stop: threading.Event) -> None:
+    """The background thread: prepare each batch in order and queue it; queue a failure instead of dying."""
+    try:
+        for indices in batches:
+            if stop.is_set() or not _put(out, stop, loader.make_batch(epoch, indices)):
+                return
+        _put(out, stop, _DONE)
+    except BaseException as error:  # the consumer re-raises it, traceback and notes included
+        _put(out, stop, _WorkerFailed(error))
+
+
+class BatchIterator:
+    """Yields the batches of one epoch; with ``prefetch`` > 0 a thread prepares them ahead.
+
+    ``close()`` (also called on ``break`` through garbage collection, at the
+    end of a ``with`` block, and when the epoch ends) stops the thread.
+    """
+
+    def __init__(self, loader: DataLoader, epoch: int):
+        self.loader = loader
+        self.epoch = epoch
+        self._batches = loader.batch_indices(epoch)
+        self._position = 0
+        self._thread = None
+        self._stop = threading.Event()
+        if loader.prefetch > 0 and self._batches:
+            self._queue: queue.Queue = queue.Queue(maxsize=loader.prefetch)
+            # The thread gets what it needs, not ``self``: holding the iterator
+            # would keep it alive after the consumer drops it, and __del__ would never stop the thread.
+            self._thread = threading.Thread(
+                target=_work, args=(loader, epoch, self._batches, self._queue, self._stop),
+                name=f"minissd-loader-epoch{epoch}", daemon=True,
+            )
+            self._thread.start()
+
+    def __iter__(self):
+        return self
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __next__(self) -> Batch:
+        if self._position >= len(self._batches) or self._stop.is_set():
+            self.close()
+            raise StopIteration
+        if self._thread is None:
+            batch = self.loader.make_batch(self.epoch, self._batches[self._position])
+        else:
+            item = self._queue.get()
+            if isinstance(item, _WorkerFailed):
+                self.close()
+                raise item.error
+            if item is _DONE:  # cannot happen before the last batch, but never hang on it
+                self.close()
+                raise StopIteration
+            batch = item
+        self._position += 1
+        return batch
+
+    def close(self) -> None:
+        """Stop the background thread (if any) and wait for it to end."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
