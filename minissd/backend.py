@@ -49,6 +49,15 @@ def cupy_module():
     return _cupy
 
 
+def cupyx_module():
+    """The ``cupyx`` module (scatter_add and friends), or None where CuPy is not installed."""
+    if _cupy is None:
+        return None
+    import cupyx
+
+    return cupyx
+
+
 def gpu_unavailable_reason() -> str | None:
     """Why the GPU cannot be used here, or None when it can."""
     if _cupy is None:
