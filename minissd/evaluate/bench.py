@@ -1,6 +1,6 @@
 """Time voc_ap and coco_ap on a COCO-sized synthetic set, beside pycocotools (when installed).
 
-    python benchmarks/bench_evaluate.py [--images 1000] [--detections 100]
+    python -m minissd.evaluate.bench [--images 1000] [--detections 100]
 
 Each image holds 1..15 objects of 20 classes and ``--detections`` detections
 (jittered copies of the objects plus false alarms); the numbers printed are
