@@ -122,8 +122,10 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     """Any PIL image -> (H, W, 3) uint8 RGB.
 
     Grayscale is repeated over the three channels; palette images go through
-    their palette; CMYK and YCbCr use Pillow's conversions; 16-bit and 32-bit
-    grayscale keep their top 8 bits. An alpha channel (RGBA, LA, or a palette
+    their palette; CMYK and YCbCr use Pillow's conversions; 16-bit grayscale
+    (I;16, as 16-bit PNGs open) is scaled by 255 / 65535; 32-bit integer or
+    float grayscale (I, F) is read as 0..65535 when its maximum exceeds 255,
+    else as 0..255. An alpha channel (RGBA, LA, or a palette
     with transparency) is composited over black: a pixel's colour is
     multiplied by its opacity, so fully transparent pixels become black
     instead of showing whatever colour the file stores under them.

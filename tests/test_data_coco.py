@@ -1,0 +1,156 @@
+"""COCODataset on a tiny COCO JSON written by the tests: label mapping, xywh, crowd, bad data."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minissd.data import COCODataset, DataError
+
+
+def coco_json(images=None, annotations=None, categories=None):
+    return {
+        "images": images if images is not None else [
+            {"id": 10, "file_name": "a.jpg", "width": 40, "height": 30},
+            {"id": 11, "file_name": "b.png", "width": 20, "height": 20},
+            {"id": 12, "file_name": "c.jpg", "width": 16, "height": 16},
+        ],
+        "annotations": annotations if annotations is not None else [
+            {"id": 1, "image_id": 10, "category_id": 7, "bbox": [2, 3, 10, 5], "iscrowd": 0},
+            {"id": 2, "image_id": 10, "category_id": 3, "bbox": [0, 0, 40, 30], "iscrowd": 1},
+            {"id": 3, "image_id": 10, "category_id": 1, "bbox": [5.5, 6, 4.5, 4], "iscrowd": 0},
+            {"id": 4, "image_id": 11, "category_id": 3, "bbox": [1, 1, 18, 18]},
+        ],
+        "categories": categories if categories is not None else [
+            {"id": 7, "name": "kite"}, {"id": 1, "name": "person"}, {"id": 3, "name": "car"},
+        ],
+    }
+
+
+def write_coco(tmp_path, data, modes=None, text=None):
+    modes = modes or {}
+    image_dir = tmp_path / "images"
+    image_dir.mkdir(exist_ok=True)
+    for image in data.get("images", []):
+        if isinstance(image, dict) and "file_name" in image and image.get("write", True):
+            mode = modes.get(image["file_name"], "RGB")
+            Image.new(mode, (image.get("width", 8), image.get("height", 8))).save(image_dir / image["file_name"])
+    path = tmp_path / "instances.json"
+    path.write_text(text if text is not None else json.dumps(
+        {**data, "images": [{k: v for k, v in i.items() if k != "write"} if isinstance(i, dict) else i
+                            for i in data.get("images", [])]}))
+    return str(path), str(image_dir)
+
+
+def test_labels_follow_ascending_category_ids(tmp_path):
+    dataset = COCODataset(*write_coco(tmp_path, coco_json()))
+    assert dataset.class_names == ["background", "person", "car", "kite"]  # ids 1, 3, 7
+    assert dataset.category_ids == [None, 1, 3, 7] and dataset.num_classes == 4
+    sample = dataset[0]
+    assert sample.image_id == "10" and sample.image.shape == (30, 40, 3)
+    np.testing.assert_allclose(sample.boxes, [[2, 3, 12, 8], [5.5, 6, 10, 10]])  # xywh -> xyxy, no shift
+    assert sample.boxes.dtype == np.float32
+    assert sample.labels.tolist() == [3, 1]  # kite (id 7), person (id 1)
+    assert sample.difficult.tolist() == [False, False]
+
+
+def test_crowd_regions_are_kept_apart(tmp_path):
+    sample = COCODataset(*write_coco(tmp_path, coco_json()))[0]
+    np.testing.assert_array_equal(sample.crowd_boxes, [[0, 0, 40, 30]])
+    assert sample.crowd_labels.tolist() == [2]
+
+
+def test_images_without_annotations_and_other_modes(tmp_path):
+    dataset = COCODataset(*write_coco(tmp_path, coco_json(), modes={"b.png": "RGBA", "c.jpg": "L"}))
+    assert len(dataset) == 3
+    empty = dataset[2]
+    assert empty.boxes.shape == (0, 4) and empty.labels.shape == (0,) and empty.crowd_boxes.shape == (0, 4)
+    assert empty.image.shape == (16, 16, 3)
+    assert dataset[1].image.shape == (20, 20, 3) and dataset[1].labels.tolist() == [2]
+
+
+def test_box_within_one_pixel_is_clipped(tmp_path):
+    data = coco_json(annotations=[{"id": 1, "image_id": 12, "category_id": 1, "bbox": [-0.8, 0, 17, 16]}])
+    np.testing.assert_allclose(COCODataset(*write_coco(tmp_path, data))[2].boxes, [[0, 0, 16, 16]])
+
+
+def annotation(**fields):
+    base = {"id": 99, "image_id": 10, "category_id": 1, "bbox": [1, 1, 5, 5], "iscrowd": 0}
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (annotation(category_id=5), r"annotations\[0\] \(id 99, image a\.jpg\): unknown category_id 5"),
+        (annotation(bbox=[1, 1, 50, 5]), r"annotations\[0\] \(id 99, image a\.jpg\): box .* outside the 40 x 30"),
+        (annotation(bbox=[1, 1, 0, 5]), r"image a\.jpg\): box .* zero size"),
+        (annotation(bbox=[1, 1, -3, 5]), r"image a\.jpg\): box .* inverted"),
+        (annotation(bbox=[1, 1, 5]), r"bbox \[1, 1, 5\] is not four numbers"),
+        (annotation(bbox=None), r"annotations\[0\] .*missing field 'bbox'"),
+        (annotation(category_id=None), r"missing field 'category_id'"),
+        (annotation(image_id=None), r"annotations\[0\]: missing field 'image_id'"),
+        (annotation(image_id=77), r"annotations\[0\]: image_id 77 is not in 'images'"),
+    ],
+)
+def test_bad_annotations_name_the_file_and_annotation(tmp_path, bad, message):
+    path, image_dir = write_coco(tmp_path, coco_json(annotations=[bad]))
+    with pytest.raises(DataError, match=message) as info:
+        COCODataset(path, image_dir)
+    assert "instances.json" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (coco_json(images=[{"id": 10, "width": 4, "height": 4}]), r"images\[0\]: missing field 'file_name'"),
+        (coco_json(categories=[{"id": 1}]), r"categories\[0\]: missing field 'name'"),
+        (coco_json(categories=[{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]), "category ids are not unique"),
+        ({"images": [], "annotations": []}, "missing field 'categories'"),
+        ({"annotations": [], "categories": []}, "missing field 'images'"),
+        ([], "expected a JSON object"),
+    ],
+)
+def test_bad_files_are_named(tmp_path, data, message):
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=message):
+        COCODataset(str(path), str(tmp_path))
+
+
+def test_malformed_json_and_missing_file(tmp_path):
+    path, image_dir = write_coco(tmp_path, {}, text='{"images": [')
+    with pytest.raises(DataError, match=r"instances\.json: malformed JSON"):
+        COCODataset(path, image_dir)
+    with pytest.raises(FileNotFoundError, match="nothere.json"):
+        COCODataset(str(tmp_path / "nothere.json"), image_dir)
+
+
+def test_missing_image_found_up_front_or_on_read(tmp_path):
+    data = coco_json(images=[{"id": 10, "file_name": "a.jpg", "width": 40, "height": 30, "write": False}],
+                     annotations=[])
+    path, image_dir = write_coco(tmp_path, data)
+    with pytest.raises(DataError, match=r"a\.jpg: image file is missing"):
+        COCODataset(path, image_dir)
+    lazy = COCODataset(path, image_dir, check_images=False)
+    with pytest.raises(DataError, match=r"a\.jpg: image file is missing"):
+        lazy[0]
+
+
+def test_skip_bad_skips_images_with_one_warning(tmp_path):
+    data = coco_json(annotations=[
+        annotation(image_id=10, category_id=5),
+        annotation(image_id=11, bbox=[0, 0, 3, 3]),
+        annotation(image_id=12, bbox=[0, 0, 30, 3]),
+    ])
+    path, image_dir = write_coco(tmp_path, data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = COCODataset(path, image_dir, skip_bad=True)
+    assert len(caught) == 1 and "skipped 2 bad sample(s)" in str(caught[0].message)
+    assert len(dataset) == 1 and dataset[0].image_id == "11"
+    assert [image_id for image_id, _ in dataset.skipped] == ["10", "12"]
+    assert "unknown category_id 5" in dataset.skipped[0][1]
