@@ -297,7 +297,14 @@ def plot_matches(
         caption = None if labels is None else labels[g:g + 1]
         draw_boxes(gt_boxes[g:g + 1], ax=ax, labels=caption, class_names=class_names, color=colours[g],
                    normalized=True, size=(width, height), linewidth=3.0, fill_alpha=0.12)
+    _frame_to_image(ax, width, height)
     return ax
+
+
+def _frame_to_image(ax, width, height):
+    # Grid lines and boxes that stick out would otherwise widen the view past the picture.
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
 
 
 def plot_hard_negatives(image, priors, positive, negative, gt_boxes=None, ax=None, title: str | None = None):
@@ -305,7 +312,7 @@ def plot_hard_negatives(image, priors, positive, negative, gt_boxes=None, ax=Non
 
     image:    (H, W, 3) picture, or a (3, H, W) model input.
     priors:   (P, 4) cxcywh default boxes, normalised.
-    positive: (P,) bool, matched default boxes.
+    positive: (P,) bool, matched default boxes, or None to draw the negatives alone.
     negative: (P,) bool, the negatives hard negative mining keeps
               (``MultiBoxLossResult.negative_mask[n]``).
     gt_boxes: optional (G, 4) xyxy normalised ground truth, drawn thick black.
@@ -319,8 +326,9 @@ def plot_hard_negatives(image, priors, positive, negative, gt_boxes=None, ax=Non
     picture = to_numpy(image)
     height, width = (picture.shape[1:] if picture.shape[0] == 3 and picture.shape[-1] != 3 else picture.shape[:2])
     corners = cxcywh_to_xyxy(np.asarray(to_numpy(priors), dtype=np.float64))  # (P, 4)
-    positive = np.asarray(to_numpy(positive), dtype=bool).reshape(-1)
     negative = np.asarray(to_numpy(negative), dtype=bool).reshape(-1)
+    show_positives = positive is not None
+    positive = np.asarray(to_numpy(positive), dtype=bool).reshape(-1) if show_positives else np.zeros_like(negative)
     if not positive.shape == negative.shape == (corners.shape[0],):
         raise ValueError(
             f"positive and negative must have shape ({corners.shape[0]},) like the priors; "
@@ -331,15 +339,17 @@ def plot_hard_negatives(image, priors, positive, negative, gt_boxes=None, ax=Non
                linewidth=1.2, linestyle="--", text=False)
     draw_boxes(corners[positive], ax=ax, color=positive_colour, normalized=True, size=(width, height),
                linewidth=1.5, text=False)
-    handles = [
-        Line2D([], [], color=positive_colour, linewidth=1.5, label=f"positives ({int(positive.sum())})"),
-        Line2D([], [], color=negative_colour, linewidth=1.2, linestyle="--",
-               label=f"kept hard negatives ({int(negative.sum())})"),
-    ]
+    handles = []
+    if show_positives:
+        handles.append(Line2D([], [], color=positive_colour, linewidth=1.5, label=f"positives ({int(positive.sum())})"))
+    handles.append(Line2D([], [], color=negative_colour, linewidth=1.2, linestyle="--",
+                          label=f"kept hard negatives ({int(negative.sum())})"))
     if gt_boxes is not None:
         draw_boxes(gt_boxes, ax=ax, color="black", normalized=True, size=(width, height), linewidth=3.0, text=False)
         handles.append(Line2D([], [], color="black", linewidth=3.0, label="ground truth"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
+              fontsize=8, frameon=False)
+    _frame_to_image(ax, width, height)
     return ax
 
 
@@ -392,8 +402,8 @@ def _draw_animal(draw, x1, y1, w, h, colour, pointed_ears):
         draw.polygon([at(0.04, 0.22), at(0.1, 0.0), at(0.2, 0.16)], fill=colour)
         draw.polygon([at(0.44, 0.22), at(0.38, 0.0), at(0.28, 0.16)], fill=colour)
     else:
-        draw.ellipse([at(0.0, 0.0), at(0.14, 0.36)], fill="#5a3a1a")
-        draw.ellipse([at(0.34, 0.0), at(0.48, 0.36)], fill="#5a3a1a")
+        draw.ellipse([at(0.0, 0.0), at(0.1, 0.34)], fill="#5a3a1a")
+        draw.ellipse([at(0.38, 0.0), at(0.48, 0.34)], fill="#5a3a1a")
     radius = max(1.0, 0.025 * w)
     for u in (0.19, 0.29):
         eye_x, eye_y = at(u, 0.3)

@@ -76,5 +76,8 @@ def test_plot_hard_negatives_draws_each_kind_once(ax):
     assert len(ax.patches) == 2 + int(positive.sum()) + 7
     assert sum(p.get_linestyle() == "--" for p in ax.patches) == 7
     assert len(ax.get_legend().get_texts()) == 3
+    ax.clear()
+    viz.plot_hard_negatives(np.zeros((9, 9, 3)), priors, None, negative, ax=ax)  # negatives alone
+    assert len(ax.patches) == 7 and len(ax.get_legend().get_texts()) == 1
     with pytest.raises(ValueError, match=r"positive and negative must have shape \(320,\)"):
         viz.plot_hard_negatives(np.zeros((9, 9, 3)), priors, positive[:3], negative, ax=ax)
