@@ -32,7 +32,8 @@ def flatten_head(head, values_per_box: int):
             f"flatten_head: head has {channels} channels, not a multiple of "
             f"{values_per_box} values per box (expected (N, B*V, H, W))"
         )
-    return head.transpose(0, 2, 3, 1).reshape(n, -1, values_per_box)  # (N, H*W*B, V)
+    rows = height * width * (channels // values_per_box)  # spelled out: -1 is ambiguous when N = 0
+    return head.transpose(0, 2, 3, 1).reshape(n, rows, values_per_box)  # (N, H*W*B, V)
 
 
 def flatten_head_backward(dpred, head_shape):
