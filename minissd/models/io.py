@@ -57,17 +57,28 @@ def read_npz(path) -> tuple[dict, dict]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"weights file not found: {path}")
+    # np.load guesses the format from the first bytes: a non-zip file would be read as .npy
+    # or as a pickle, and fail with a message about neither minissd nor the file
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is not a readable .npz file (not a zip archive, or truncated): "
+            "minissd weights are written by model.save"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             names = list(data.files)
             if META_KEY not in names:
-                raise ValueError(f"{path} is not a minissd weights file (no {META_KEY} metadata entry)")
+                raise LookupError(f"{path} is not a minissd weights file (no {META_KEY} metadata entry)")
             meta = json.loads(bytes(data[META_KEY]).decode("utf-8"))
             arrays = {name: data[name] for name in names if name != META_KEY}
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+    except LookupError as error:
+        raise ValueError(str(error)) from None
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: the metadata is not valid JSON ({error})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:  # a damaged member, a pickled array
+        raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: the metadata must be a JSON object; got {type(meta).__name__}")
     return arrays, meta
 
 
