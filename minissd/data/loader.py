@@ -160,9 +160,10 @@ class DataLoader:
             indices=np.asarray(indices, dtype=np.int64),
         )
 
-    def epoch(self, epoch: int):
-        """An iterator over the batches of ``epoch`` (a ``BatchIterator``; close it to stop early)."""
-        return BatchIterator(self, int(epoch))
+    def epoch(self, epoch: int, start: int = 0):
+        """An iterator over the batches of ``epoch`` from batch ``start`` on (a ``BatchIterator``;
+        close it to stop early). ``start`` lets a resumed training run continue mid-epoch."""
+        return BatchIterator(self, int(epoch), int(start))
 
     def __iter__(self):
         epoch, self.next_epoch = self.next_epoch, self.next_epoch + 1
@@ -206,10 +207,10 @@ class BatchIterator:
     end of a ``with`` block, and when the epoch ends) stops the thread.
     """
 
-    def __init__(self, loader: DataLoader, epoch: int):
+    def __init__(self, loader: DataLoader, epoch: int, start: int = 0):
         self.loader = loader
         self.epoch = epoch
-        self._batches = loader.batch_indices(epoch)
+        self._batches = loader.batch_indices(epoch)[start:]
         self._position = 0
         self._thread = None
         self._stop = threading.Event()
