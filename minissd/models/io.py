@@ -24,6 +24,7 @@ from dataclasses import asdict
 import numpy as np
 
 from .. import __version__, backend
+from ..priors import PriorConfig
 
 META_KEY = "__minissd__"
 FORMAT_VERSION = 1
@@ -89,8 +90,28 @@ def model_meta(model, extra: dict | None = None) -> dict:
         "minissd_version": __version__,
         **info,
         "mean": list(info["mean"]),
+        # the default boxes spelled out, so a model built on an unregistered PriorConfig loads too
+        "prior_config": asdict(model.prior_config),
         "extra": extra or {},
     }
+
+
+def prior_config_from_meta(meta: dict, source: str = "metadata"):
+    """The PriorConfig stored in the file (the default boxes the weights were trained with), else the preset name.
+
+    Older files carry only the name; an unknown name then fails in ``get_config``, listing the presets.
+    """
+    if "prior_config" not in meta:
+        return meta["preset"]
+    stored = dict(meta["prior_config"])
+    try:
+        for key in ("feature_maps", "min_sizes", "max_sizes", "steps"):
+            if stored.get(key) is not None:
+                stored[key] = tuple(stored[key])
+        stored["aspect_ratios"] = tuple(tuple(r) for r in stored["aspect_ratios"])
+        return PriorConfig(**stored)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{source}: the stored prior_config is not valid ({error})") from None
 
 
 def save_model(model, path, extra: dict | None = None, extra_arrays: dict | None = None) -> None:
@@ -115,9 +136,9 @@ def build_from_meta(meta: dict, source: str = "metadata"):
     arch = meta["arch"]
     if arch not in ARCHITECTURES:
         raise ValueError(f"{source}: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
-    options = dict(meta.get("options", {}))
-    options.pop("seed", None)
-    model = ARCHITECTURES[arch](num_classes=meta["num_classes"], preset=meta["preset"],
+    options = dict(meta.get("options", {}))  # the seed too: the loaded model's info equals the saved one's
+    preset = prior_config_from_meta(meta, source)
+    model = ARCHITECTURES[arch](num_classes=meta["num_classes"], preset=preset,
                                 class_names=meta.get("class_names") or None, **options)
     model.info.mean = tuple(meta.get("mean", model.info.mean))
     return model

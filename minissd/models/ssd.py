@@ -103,9 +103,10 @@ class SSD:
     cxcywh default boxes on the model's device, ``info`` (``ModelInfo``).
     """
 
-    def __init__(self, info: ModelInfo, stages, norms, heads, stage_names=None):
+    def __init__(self, info: ModelInfo, stages, norms, heads, stage_names=None, prior_config=None):
         self.info = info
-        self.prior_config = get_config(info.preset)
+        # the builders pass the config itself, so an unregistered PriorConfig works too
+        self.prior_config = get_config(info.preset if prior_config is None else prior_config)
         if len(heads) != len(self.prior_config.feature_maps) or len(stages) != len(heads):
             raise ValueError(
                 f"{info.arch}: {len(stages)} stages and {len(heads)} heads, but preset "
@@ -153,6 +154,14 @@ class SSD:
     @property
     def image_size(self) -> int:
         return self.prior_config.image_size
+
+    @property
+    def feature_shapes(self) -> list[tuple[int, ...]]:
+        """(N, C, H, W) of every feature map of the last forward; empty before the first.
+
+        An empty batch walks the shapes at no cost: ``model.forward(xp.zeros((0, 3, S, S)))``.
+        """
+        return [tuple(int(d) for d in shape) for shape in (self._feature_shapes or [])]
 
     @property
     def num_parameters(self) -> int:

@@ -4,7 +4,7 @@ Same idea as SSD300 at a fraction of the cost: a small conv backbone whose
 maps halve down to 1 x 1, one head per map, the ``tiny`` default boxes
 (128 x 128 input, maps 16, 8, 4, 2, 1, 4 boxes per cell: 1364 in all).
 
-    conv1  3x3  3 -> w0, BN, ReLU, maxpool 2      128 -> 64
+    conv1  3x3 s2 3 -> w0, BN, ReLU               128 -> 64
     conv2  3x3 w0 -> w1, BN, ReLU, maxpool 2       64 -> 32
     conv3  3x3 w1 -> w2, BN, ReLU, maxpool 2       32 -> 16
     conv4  3x3 w2 -> w3, BN, ReLU                  16        map 0
@@ -63,7 +63,7 @@ def tiny_ssd(num_classes: int, preset: str = "tiny", class_names=None, widths=DE
             f"has maps {tuple(config.feature_maps)}"
         )
     stem = (
-        _block(1, 3, widths[0], rng, batch_norm, pool=True)
+        _block(1, 3, widths[0], rng, batch_norm, stride=2)
         + _block(2, widths[0], widths[1], rng, batch_norm, pool=True)
         + _block(3, widths[1], widths[2], rng, batch_norm, pool=True)
         + _block(4, widths[2], widths[3], rng, batch_norm)
@@ -76,4 +76,5 @@ def tiny_ssd(num_classes: int, preset: str = "tiny", class_names=None, widths=DE
     info = ModelInfo(arch="tiny", num_classes=num_classes, preset=config.name,
                      class_names=_class_names(class_names, num_classes),
                      options={"widths": list(widths), "batch_norm": batch_norm, "seed": seed})
-    return SSD(info, stages, {}, heads, stage_names=[f"conv{4 + k}" for k in range(5)])
+    names = [f"conv{4 + k}" for k in range(5)]
+    return SSD(info, stages, {}, heads, stage_names=names, prior_config=config)

@@ -85,7 +85,7 @@ def _build(arch: str, preset: str, num_classes: int, extras_spec, class_names, s
     names = ["conv4_3", "fc7"] + [f"conv{8 + i}_2" for i in range(len(extras_spec))]
     info = ModelInfo(arch=arch, num_classes=num_classes, preset=config.name,
                      class_names=_class_names(class_names, num_classes), options={"seed": seed})
-    return SSD(info, stages, {0: L2Norm(512)}, heads, stage_names=names)
+    return SSD(info, stages, {0: L2Norm(512)}, heads, stage_names=names, prior_config=config)
 
 
 def _class_names(class_names, num_classes: int) -> list:
@@ -112,7 +112,7 @@ def ssd300(num_classes: int = 21, preset: str = "ssd300-voc", class_names=None, 
     """SSD300: 300 x 300 input, maps 38, 19, 10, 5, 3, 1, 8732 default boxes.
 
     num_classes counts the background (21 for VOC). preset: any 300 px
-    preset with six maps ("ssd300-voc", "ssd300-coco", "ssd300-paper").
+    preset with six maps ("ssd300-voc", "ssd300-coco", "ssd300-torchvision", "ssd300-paper").
     """
     _check_classes(num_classes)
     extras = [
