@@ -202,6 +202,12 @@ def _presets() -> dict[str, PriorConfig]:
         steps=_SSD300_STEPS,
         description="SSD300 as Caffe's COCO model and torchvision's ssd300_vgg16",
     )
+    torchvision = replace(
+        coco,
+        name="ssd300-torchvision",
+        clip="size",
+        description="torchvision's ssd300_vgg16: the COCO scales, w and h clamped to [0, 1] as its DefaultBoxGenerator",
+    )
     mins512, maxs512 = _ssd512_sizes()
     voc512 = PriorConfig(
         name="ssd512-voc",
@@ -223,7 +229,7 @@ def _presets() -> dict[str, PriorConfig]:
         steps=(8, 16, 32, 64, 128),
         description="the tiny CPU model: 128 x 128 input, maps 16..1, 4 boxes per cell",
     )
-    return {c.name: c for c in (paper, voc, coco, voc512, tiny)}
+    return {c.name: c for c in (paper, voc, coco, torchvision, voc512, tiny)}
 
 
 PRESETS: dict[str, PriorConfig] = _presets()
