@@ -323,6 +323,23 @@ def test_ssd_augmentation_output_and_determinism():
         assert (b[:, 2:] > b[:, :2]).all()
 
 
+def test_expand_options_bound_the_zoom_out(monkeypatch):
+    import minissd.data.augment as augment
+
+    image, boxes, labels = painted_scene()
+    scale = []
+    for seed in range(40):
+        out, _, _ = expand(image, boxes, labels, np.random.default_rng(seed), max_ratio=1.5, p=1.0)
+        scale.append(out.shape[1] / image.shape[1])
+    assert 1.0 <= min(scale) and max(scale) <= 1.5 and max(scale) > 1.3
+    asked = []
+    monkeypatch.setattr(augment, "expand", lambda *args, **kwargs: asked.append(kwargs) or args[:3])
+    SSDAugmentation(64, expand_ratio=1.5, expand_p=0.25)(image, boxes, labels, np.random.default_rng(0))
+    assert asked[0]["max_ratio"] == 1.5 and asked[0]["p"] == 0.25
+    with pytest.raises(ValueError, match="expand_ratio"):
+        SSDAugmentation(64, expand_ratio=0.5)
+
+
 def test_eval_transform_only_resizes():
     image, boxes, labels = painted_scene()
     planes, out_boxes, out_labels = eval_transform(48, MEAN_RGB)(image, boxes, labels)

@@ -204,18 +204,30 @@ class SSDAugmentation:
     ``aug(image (H, W, 3), boxes (G, 4) pixel xyxy, labels (G,), rng)`` returns
     (image (3, S, S) float32 minus ``mean``, boxes (K, 4) float32 in [0, 1],
     labels (K,)); K <= G, as the crop drops boxes whose centre it cuts off.
+
+    Options (SSD's values by default): ``channel_swap`` (False) adds the
+    random channel order; ``iou_rule`` ("any") is the crop sampler's rule;
+    ``expand_ratio`` (4.0) and ``expand_p`` (0.5) bound the zoom out: on small
+    pictures a 4x zoom out leaves objects of a few pixels, so a smaller ratio
+    can make a short training run learn faster.
     """
 
-    def __init__(self, size: int, mean=MEAN_RGB, channel_swap: bool = False, iou_rule: str = "any"):
+    def __init__(self, size: int, mean=MEAN_RGB, channel_swap: bool = False, iou_rule: str = "any",
+                 expand_ratio: float = 4.0, expand_p: float = 0.5):
+        if not expand_ratio >= 1:
+            raise ValueError(f"expand_ratio must be >= 1; got {expand_ratio!r}")
         self.size = int(size)
         self.mean = tuple(float(m) for m in mean)
         self.channel_swap = channel_swap
         self.iou_rule = iou_rule
+        self.expand_ratio = float(expand_ratio)
+        self.expand_p = float(expand_p)
 
     def __call__(self, image, boxes, labels, rng):
         image, boxes, labels = _as_triple(image, boxes, labels)
         image, boxes, labels = photometric_distort(image, boxes, labels, rng, channel_swap=self.channel_swap)
-        image, boxes, labels = expand(image, boxes, labels, rng, mean=self.mean)
+        image, boxes, labels = expand(image, boxes, labels, rng, mean=self.mean, max_ratio=self.expand_ratio,
+                                      p=self.expand_p)
         image, boxes, labels = random_crop(image, boxes, labels, rng, iou_rule=self.iou_rule)
         image, boxes, labels = horizontal_flip(image, boxes, labels, rng)
         image, boxes, labels = resize(image, boxes, labels, size=self.size)
