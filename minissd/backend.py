@@ -164,3 +164,19 @@ def synchronize(xp=None) -> None:
     """Wait for queued GPU work (no-op on the CPU); use before reading a clock."""
     if xp is not None and xp is _cupy and _cupy is not None:
         _cupy.cuda.get_current_stream().synchronize()
+
+
+def blas_threads(count: int | None):
+    """A context that limits the CPU BLAS to ``count`` threads (None: leave it alone).
+
+    Small convolutions gain little from a second BLAS thread, and OpenBLAS
+    threads spin while they wait: next to a data-loading thread, one BLAS
+    thread per process is often faster (docs/performance.md).
+    """
+    import contextlib
+
+    if count is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(count), user_api="blas")

@@ -154,6 +154,7 @@ def postprocess(
     top_k: int = 400,
     keep_top_k: int = 200,
     variances=(0.1, 0.2),
+    clip: bool = True,
 ):
     """Detections from raw network outputs.
 
@@ -161,7 +162,8 @@ def postprocess(
     priors: (P, 4) cxcywh default boxes.
     Per image and per class c in 1..L-1: scores softmax(conf)[:, c] above
     ``score_threshold``, the best ``top_k``, NMS at ``iou_threshold``; then
-    the best ``keep_top_k`` over all classes.
+    the best ``keep_top_k`` over all classes. ``clip`` keeps decoded boxes
+    inside the image ([0, 1]), as torchvision does.
     Returns a list of N tuples (boxes (D, 4) xyxy normalised, scores (D,),
     labels (D,) int64 in 1..L-1), sorted by descending score.
     """
@@ -171,6 +173,8 @@ def postprocess(
     if priors.shape != (loc.shape[1], 4):
         raise ValueError(f"priors must have shape ({loc.shape[1]}, 4); got {tuple(priors.shape)}")
     boxes_all = decode(loc, priors, variances)  # (N, P, 4)
+    if clip:
+        boxes_all = xp.clip(boxes_all, 0.0, 1.0)
     probs_all = softmax(conf)  # (N, P, L)
     results = []
     for boxes, probs in zip(boxes_all, probs_all):

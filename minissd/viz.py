@@ -434,3 +434,27 @@ def plot_pr_curves(result, class_names=None, ax=None, title: str | None = None):
     if ax.get_lines():
         ax.legend(loc="lower left", fontsize="small")
     return ax
+
+
+def render_detections(image, detections, line_width: int | None = None):
+    """A PIL image of ``image`` (H, W, 3) uint8 with ``detections`` drawn (boxes, "name score").
+
+    Uses Pillow only (no matplotlib), so the command line can write many
+    pictures quickly. ``detections`` is a ``minissd.detect.Detections``.
+    """
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray(np.asarray(to_numpy(image), dtype=np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    width = line_width or max(1, round(max(picture.size) / 200))
+    for box, score, label, name in zip(detections.boxes, detections.scores, detections.labels, detections.names):
+        colour = color_for(int(label))
+        x1, y1, x2, y2 = (float(v) for v in box)
+        draw.rectangle([x1, y1, x2, y2], outline=colour, width=width)
+        caption = f"{name} {float(score):.2f}"
+        left, top, right, bottom = draw.textbbox((x1, y1), caption)
+        lift = bottom - top + 2
+        text_y = y1 - lift if y1 - lift >= 0 else y1
+        draw.rectangle([x1, text_y, x1 + (right - left) + 4, text_y + lift], fill=colour)
+        draw.text((x1 + 2, text_y), caption, fill="white")
+    return picture

@@ -129,7 +129,10 @@ def test_postprocess_recovers_planted_detections(xp):
     overlap = float(B.iou(B.cxcywh_to_xyxy(priors[7:8]), shifted)[0, 0])
     assert overlap >= 0.45
     assert labels.tolist() == [2, 3]
-    np.testing.assert_allclose(boxes, to_numpy(B.cxcywh_to_xyxy(priors[[7, 500]])), atol=1e-6)
+    planted = B.cxcywh_to_xyxy(priors[[7, 500]])
+    np.testing.assert_allclose(boxes, to_numpy(B.clip_boxes(planted)), atol=1e-6)  # clipped to the image
+    unclipped = to_numpy(N.postprocess(loc, conf, priors, score_threshold=0.5, clip=False)[0][0])
+    np.testing.assert_allclose(unclipped, to_numpy(planted), atol=1e-6)
     assert scores[0] > scores[1] > 0.5
     assert results[1][0].shape == (0, 4)  # image 1: background only
 
