@@ -108,6 +108,7 @@ def maxpool2d_backward(dout, cache: PoolCache):
     """dx = maxpool2d_backward(dout, cache): dout (N, C, Ho, Wo) -> dx (N, C, H, W).
 
     Each dout entry goes to the first maximum of its window; dout is not modified.
+    (A non-finite dout entry becomes NaN on its window's other pixels: 0 * inf.)
     """
     x, out = cache.x, cache.out
     k, s, p = cache.kernel_size, cache.stride, cache.padding
@@ -119,7 +120,11 @@ def maxpool2d_backward(dout, cache: PoolCache):
     _, _, height, width = x.shape
     _, _, out_h, out_w = out.shape
     dx = xp.zeros(x.shape, dtype=x.dtype)
+    # when stride >= kernel no two windows share a pixel, so each tap's pixels can be assigned
+    disjoint = s >= k
     unrouted = xp.ones(out.shape, dtype=bool)  # outputs whose winner is not found yet
+    wins_buffer = xp.empty(out.shape, dtype=bool)  # reused by every tap: no temporaries
+    grad_buffer = xp.empty(out.shape, dtype=dout.dtype)
     for i in range(k):
         lo_y, hi_y, start_y = tap_span(height, out_h, i, s, p)
         for j in range(k):
@@ -128,11 +133,18 @@ def maxpool2d_backward(dout, cache: PoolCache):
                 continue
             rows = tap_slice(lo_y, hi_y, start_y, s)
             cols = tap_slice(lo_x, hi_x, start_x, s)
-            pending = unrouted[:, :, lo_y:hi_y, lo_x:hi_x]  # a view: updated in place below
-            wins = (x[:, :, rows, cols] == out[:, :, lo_y:hi_y, lo_x:hi_x]) & pending
-            # within one tap distinct outputs read distinct pixels, so += is exact
-            dx[:, :, rows, cols] += xp.where(wins, dout[:, :, lo_y:hi_y, lo_x:hi_x], 0)
-            pending &= ~wins
+            outputs = (slice(None), slice(None), slice(lo_y, hi_y), slice(lo_x, hi_x))
+            pending = unrouted[outputs]  # views: updated in place below
+            wins = wins_buffer[outputs]
+            xp.equal(x[:, :, rows, cols], out[outputs], out=wins)
+            xp.logical_and(wins, pending, out=wins)
+            # dout where this tap won, 0 elsewhere (a product: measured faster than where())
+            grad = xp.multiply(dout[outputs], wins, out=grad_buffer[outputs])
+            if disjoint:
+                dx[:, :, rows, cols] = grad
+            else:  # within one tap distinct outputs read distinct pixels, so += is exact
+                dx[:, :, rows, cols] += grad
+            xp.greater(pending, wins, out=pending)  # pending and not won
     return dx
 
 
