@@ -221,7 +221,7 @@ class SSD:
         if dtype.kind != "f":
             raise ValueError(
                 f"{self.info.arch} expects float32 images (N, 3, {size}, {size}); got dtype {dtype}: "
-                "convert with minissd.data.preprocess or images.astype(np.float32) - mean"
+                "convert with minissd.detect.preprocess (one image) or images.astype(np.float32) - mean"
             )
         param_dtype = np.dtype(next(iter(self.params.values())).dtype)
         if dtype != param_dtype:
