@@ -14,6 +14,9 @@ OpenBLAS's worker threads spin ~0.1 s after a GEMM and slow whatever runs next, 
                    gradients, down to every parameter (the image gets none)
                    torchvision: the same network in train mode, autograd backward of
                    sum(loc * grad_loc) + sum(conf * grad_conf)
+    train          (with --train-step) minissd: forward, matching of 3 random boxes per image,
+                   MultiBox loss, backward; torchvision: model(images, targets) in train mode
+                   (its transform, anchors, matching and loss) and backward of the summed losses
 
 Per-image times are the batch time over the batch size. torchvision's ssd300_vgg16 is built with
 random weights (``weights=None``), only where torch and torchvision are installed; the tiny model
@@ -100,6 +103,52 @@ def _minissd_calls(model, batch: int, rng, xp):
     return images, forward, forward_backward
 
 
+def random_targets(batch: int, rng, boxes_per_image: int = 3, num_classes: int = 21):
+    """Per image (G, 4) normalised xyxy boxes and (G,) labels in 1..L-1, for a timing run."""
+    targets = []
+    for _ in range(batch):
+        corner = rng.uniform(0.0, 0.6, (boxes_per_image, 2))
+        size = rng.uniform(0.1, 0.4, (boxes_per_image, 2))
+        targets.append((np.concatenate([corner, corner + size], axis=1).astype(np.float32),
+                        rng.integers(1, num_classes, boxes_per_image)))
+    return targets
+
+
+def _minissd_train_step(model, images, targets, xp):
+    """forward, matching, MultiBox loss and backward: what one training iteration computes."""
+    from .loss import multibox_loss
+    from .matching import match_batch
+
+    boxes = [xp.asarray(b) for b, _ in targets]
+    labels = [xp.asarray(l) for _, l in targets]
+
+    def step():
+        model.train()
+        model.zero_grad()
+        loc, conf = model.forward(images)
+        loc_targets, conf_targets = match_batch(boxes, labels, model.priors)
+        out = multibox_loss(loc, conf, loc_targets, conf_targets)
+        model.backward(out.grad_loc, out.grad_conf)
+
+    return step
+
+
+def _torchvision_train_step(torch, network, images, targets, device: str):
+    target = "cuda" if device == "gpu" else "cpu"
+    size = images.shape[-1]
+    inputs = [torch.from_numpy(backend.to_numpy(image)).to(target) for image in images]
+    wanted = [{"boxes": torch.from_numpy(b * size).to(target), "labels": torch.from_numpy(l).to(target)}
+              for b, l in targets]
+
+    def step():
+        network.train()
+        network.zero_grad(set_to_none=False)
+        losses = network(inputs, wanted)
+        sum(losses.values()).backward()
+
+    return step
+
+
 def _torchvision_calls(torch, network, images, grads, device: str):
     """forward and fwd+bwd of torchvision's backbone + head on the same images and gradients."""
     target = "cuda" if device == "gpu" else "cpu"
@@ -139,7 +188,8 @@ def _load_torchvision(threads: int, device: str):
 
 
 def run(model_names=("ssd300", "tiny"), batch_sizes=(1, 4), repeat: int = 5, device: str = "cpu",
-        threads: int = 2, use_torch: bool = True, seed: int = 0, log=print) -> list[dict]:
+        threads: int = 2, use_torch: bool = True, seed: int = 0, train_step: bool = False,
+        log=print) -> list[dict]:
     """Time every (model, batch size, pass); returns one dict per row (ms per image, ratio or None)."""
     device = backend.resolve_device(device)
     xp = backend.array_module(device)
@@ -162,6 +212,9 @@ def run(model_names=("ssd300", "tiny"), batch_sizes=(1, 4), repeat: int = 5, dev
                 timings["fwd+bwd"] = median_seconds(forward_backward, repeat, sync)
             except ValueError as error:  # BatchNorm in train mode needs two values per channel
                 log(f"{name:<7} {batch:>5}  fwd+bwd  skipped: {error}")
+            targets = random_targets(batch, rng, num_classes=model.num_classes)
+            if train_step and "fwd+bwd" in timings:
+                timings["train"] = median_seconds(_minissd_train_step(model, images, targets, xp), repeat, sync)
             theirs = {}
             if name == "ssd300" and network is not None:
                 loc_shape, conf_shape = (batch, 8732, 4), (batch, 8732, 21)
@@ -170,6 +223,9 @@ def run(model_names=("ssd300", "tiny"), batch_sizes=(1, 4), repeat: int = 5, dev
                 tv_forward, tv_forward_backward = _torchvision_calls(torch, network, images, grads, device)
                 theirs = {"forward": median_seconds(tv_forward, repeat, torch_sync),
                           "fwd+bwd": median_seconds(tv_forward_backward, repeat, torch_sync)}
+                if train_step:
+                    tv_step = _torchvision_train_step(torch, network, images, targets, device)
+                    theirs["train"] = median_seconds(tv_step, repeat, torch_sync)
             for step, seconds in timings.items():
                 other = theirs.get(step)
                 row = {"model": name, "batch": batch, "pass": step, "minissd_ms": 1e3 * seconds / batch,
@@ -203,6 +259,8 @@ def main(argv=None) -> None:
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["ssd300", "tiny"])
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
     parser.add_argument("--no-torch", action="store_true", help="time minissd only")
+    parser.add_argument("--train-step", action="store_true",
+                        help="also time a whole training step (matching + loss + backward) on both sides")
     args = parser.parse_args(argv)
     if args.repeat < 1 or min(args.batch_sizes) < 1:
         parser.error("--repeat and --batch-sizes must be positive")
@@ -211,7 +269,8 @@ def main(argv=None) -> None:
         print(line)
     print(f"median of {args.repeat} after one warm-up; PyTorch threads: {args.threads}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
-    rows = run(args.models, args.batch_sizes, args.repeat, device, args.threads, not args.no_torch)
+    rows = run(args.models, args.batch_sizes, args.repeat, device, args.threads, not args.no_torch,
+               train_step=args.train_step)
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
     if not ratios and not args.no_torch and "ssd300" in args.models:
         print("(torch / torchvision not installed: no comparison)")

@@ -41,3 +41,12 @@ def test_main_prints_the_table(small_tiny, capsys):
     assert "tiny" in out and "fwd+bwd" in out
     with pytest.raises(SystemExit):
         bench.main(["--repeat", "0"])
+
+
+def test_train_step_row(small_tiny):
+    rows = bench.run(("tiny",), batch_sizes=(2,), repeat=1, use_torch=False, train_step=True, log=lambda line: None)
+    assert [r["pass"] for r in rows] == ["forward", "fwd+bwd", "train"]
+    targets = bench.random_targets(2, np.random.default_rng(0))
+    boxes, labels = targets[0]
+    assert boxes.shape == (3, 4) and (boxes[:, 2:] > boxes[:, :2]).all() and boxes.max() <= 1
+    assert labels.min() >= 1 and labels.max() <= 20
