@@ -15,7 +15,8 @@ import pytest
 
 from minissd import __version__, backend, models
 from minissd.models import io as model_io
-from minissd.nn import Layer
+from minissd.models import SSD, ModelInfo, MultiBoxHead
+from minissd.nn import Conv2d, L2Norm, Layer, MaxPool2d, ReLU, Sequential
 from minissd.nn.gradcheck import assert_gradients_close
 from minissd.priors import PriorConfig, default_boxes
 
@@ -161,6 +162,47 @@ def test_tiny_network_gradient_check_end_to_end(rng):
     errors = assert_gradients_close(lambda: model.forward(images), backward, model.params, rng,
                                     tolerance=1e-6, max_entries=3)
     assert set(errors) == set(model.params) and len(errors) == 44
+
+
+def _miniature_ssd300(rng):
+    """SSD300's wiring at toy size: L2Norm on map 0 (seen by its head only), a ceil-mode pool, pool5's
+    3x3/1/1 window, a dilated conv, 1x1 convs, an unpadded 3x3 down to 1 x 1; maps 5, 3, 1."""
+    config = PriorConfig(name="mini-ssd300", image_size=18, feature_maps=(5, 3, 1),
+                         min_sizes=(0.2, 0.4, 0.7), max_sizes=(0.4, 0.7, 0.9),
+                         aspect_ratios=((2,), (2, 3), (2,)), steps=(4, 6, 18))
+    stage0 = Sequential(("conv1", Conv2d(3, 4, 3, padding=1, rng=rng)), ("relu1", ReLU(inplace=True)),
+                        ("pool1", MaxPool2d(2, 2)),  # 18 -> 9
+                        ("conv2", Conv2d(4, 5, 3, padding=1, rng=rng)), ("relu2", ReLU(inplace=True)),
+                        ("pool2", MaxPool2d(2, 2, ceil_mode=True)))  # 9 -> 5
+    stage1 = Sequential(("pool5", MaxPool2d(3, 1, padding=1)),
+                        ("fc6", Conv2d(5, 6, 3, padding=2, dilation=2, rng=rng)), ("relu6", ReLU(inplace=True)),
+                        ("fc7", Conv2d(6, 4, 1, rng=rng)), ("relu7", ReLU(inplace=True)),
+                        ("conv8", Conv2d(4, 4, 3, stride=2, padding=1, rng=rng)), ("relu8", ReLU(inplace=True)))
+    stage2 = Sequential(("conv9_1", Conv2d(4, 3, 1, rng=rng)), ("relu9_1", ReLU(inplace=True)),
+                        ("conv9_2", Conv2d(3, 4, 3, rng=rng)), ("relu9_2", ReLU(inplace=True)))  # 3 -> 1
+    heads = [MultiBoxHead(c, b, 3, rng) for c, b in zip((5, 4, 4), config.boxes_per_cell)]
+    info = ModelInfo(arch="mini", num_classes=3, preset=config.name)
+    model = SSD(info, [stage0, stage1, stage2], {0: L2Norm(5)}, heads, ["pool2", "conv8", "conv9_2"], config)
+    for name, bias in model.params.items():  # biases away from 0 keep the ReLUs off their kink
+        if name.endswith("bias"):
+            bias[...] = rng.uniform(0.05, 0.2, bias.shape)
+    model.params["pool2_norm.weight"][...] = rng.uniform(1, 3, 5)
+    return model.astype(np.float64)
+
+
+def test_miniature_ssd300_gradient_check_with_l2norm_and_image_gradient(rng):
+    model = _miniature_ssd300(rng)
+    images = rng.standard_normal((2, 3, 18, 18))
+    loc, conf = model.forward(images)
+    assert loc.shape == (2, 25 * 4 + 9 * 6 + 4, 4) and model.priors.shape[0] == loc.shape[1]
+
+    def backward(upstream):
+        model.zero_grad()
+        return {"images": model.backward(*upstream), **model.grads}
+
+    errors = assert_gradients_close(lambda: model.forward(images), backward, {"images": images, **model.params},
+                                    rng, tolerance=1e-6, max_entries=4)
+    assert "pool2_norm.weight" in errors and "images" in errors
 
 
 def test_tiny_network_without_batch_norm_gradient_check(rng):
