@@ -158,11 +158,11 @@ def load_checkpoint(path, model, optimizer: SGD) -> dict:
 # --------------------------------------------------------------------------
 
 def _open_log(path, resume_from: int):
-    """The CSV log, truncated to the rows before ``resume_from`` when resuming."""
+    """The CSV log, truncated to the rows up to ``resume_from`` (the checkpoint's iteration) when resuming."""
     rows = []
     if resume_from > 0 and os.path.exists(path):
         with open(path, newline="", encoding="utf-8") as stream:
-            rows = [row for row in csv.DictReader(stream) if int(row["iteration"]) < resume_from]
+            rows = [row for row in csv.DictReader(stream) if int(row["iteration"]) <= resume_from]
     stream = open(path, "w", newline="", encoding="utf-8")
     writer = csv.DictWriter(stream, fieldnames=LOG_COLUMNS)
     writer.writeheader()

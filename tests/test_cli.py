@@ -69,3 +69,71 @@ def test_python_dash_m_entry_point(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert out.exists()
+
+
+# --------------------------------------------------------------------------
+# demo, train, eval, detect
+# --------------------------------------------------------------------------
+
+def test_demo_fast_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--fast", "--no-progress", "-o", str(out)]) == 0
+    for name in ("report.md", "report.json", "loss_curve.png", "pr_curves.png", "detections.png", "model.npz"):
+        assert (out / name).exists(), name
+    text = capsys.readouterr().out
+    assert "test VOC mAP@0.5" in text and "circle" in text
+
+
+def test_train_eval_detect_round_trip(tmp_path, capsys):
+    run = tmp_path / "run"
+    common = ["--num-images", "8", "--no-progress"]
+    assert main(["train", "--iterations", "2", "--batch-size", "4", "-o", str(run), *common]) == 0
+    weights = run / "model.npz"
+    assert weights.exists() and (run / "checkpoint.npz").exists()
+    # a second run into the same folder must say how to continue instead of overwriting
+    assert main(["train", "--iterations", "2", "--batch-size", "4", "-o", str(run), *common]) == 1
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["train", "--iterations", "3", "--batch-size", "4", "-o", str(run), "--resume", *common]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(weights), "--split", "test", "--num-images", "4", "-o", str(tmp_path / "ev"),
+                 "--no-progress"]) == 0
+    assert "mAP" in capsys.readouterr().out
+    assert (tmp_path / "ev" / "report.json").exists() and (tmp_path / "ev" / "pr_curves.png").exists()
+    image = tmp_path / "photo.jpg"
+    Image.new("RGB", (90, 60), (10, 200, 30)).save(image)
+    assert main(["detect", str(weights), str(image), "-o", str(tmp_path / "det"), "--threshold", "0.0"]) == 0
+    assert (tmp_path / "det" / "photo_detections.png").exists()
+    assert (tmp_path / "det" / "detections.json").exists()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["detect", "nope.npz", "x.png"], "image not found: x.png"),
+        (["eval", "nope.npz"], "weights file not found: nope.npz"),
+        (["train", "--dataset", "voc"], "--dataset voc needs --data-root"),
+        (["train", "--dataset", "coco"], "--dataset coco needs --coco-annotations"),
+        (["detect", "w.npz", "x.png", "--threshold", "2"], "--threshold must be in [0, 1]"),
+    ],
+)
+def test_command_errors_are_one_clear_line(capsys, arguments, message):
+    assert main(arguments) == 1
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+
+
+def test_gpu_request_without_a_gpu_is_a_clear_error(capsys):
+    from minissd import backend
+
+    if backend.gpu_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["demo", "--fast", "--device", "gpu"]) == 1
+    assert "device 'gpu' was asked for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "eval", "detect", "boxes"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: minissd " + command in capsys.readouterr().out
