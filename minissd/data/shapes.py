@@ -24,6 +24,16 @@ How a picture is made (``render``):
 
 Boxes are pixel xyxy (continuous: a shape covering columns 3..9 has x1 = 3,
 x2 = 10); labels are 1 + the class's index in ``classes``.
+
+How hard it is (the ``ShapesConfig`` defaults). A PyTorch copy of
+``minissd.models.tiny_ssd`` (same layers and default boxes), trained with
+AdamW and a one-cycle schedule peaking at 3e-3, batch 16,
+``SSDAugmentation(128, expand_ratio=2)``, reached VOC mAP@0.5 0.86 on the
+test split after 2500 steps (8.6 minutes on two CPU cores) and was still
+improving; the small objects (under 20 px) are the hardest. SSD's full 4x
+zoom out leaves objects of 3-4 pixels on 128 px pictures and slowed that run
+down markedly (mAP 0.66 after 3000 steps with a constant learning rate and
+slightly harder settings).
 """
 
 from __future__ import annotations
@@ -56,17 +66,17 @@ class ShapesConfig:
     max_stretch: width / height of a shape drawn log-uniformly in
         [1 / max_stretch, max_stretch] (1.4).
     max_rotation_deg: shapes other than circle and ring turn by up to this
-        many degrees either way (25).
+        many degrees either way (20).
     max_occlusion: the largest fraction of an object that later objects may
         hide (0.4).
     min_contrast: RGB distance between an object's colour and the mean colour
-        under it (70, in 0..255 units).
+        under it (90, in 0..255 units).
     shading: relative brightness change across an object (0.15).
-    texture_contrast: the amplitude of stripes, checks and blotches (30).
+    texture_contrast: the amplitude of stripes, checks and blotches (25).
     clutter_behind, clutter_on_top: the most distractors drawn under and over
-        the objects, each count uniform from 0 (5 and 2).
+        the objects, each count uniform from 0 (4 and 1).
     max_dot: the side of the largest clutter dot in pixels (3).
-    noise_std: the largest per-image noise standard deviation (8).
+    noise_std: the largest per-image noise standard deviation (6).
     """
 
     min_objects: int = 1
@@ -74,15 +84,15 @@ class ShapesConfig:
     min_size: float = 0.1
     max_size: float = 0.7
     max_stretch: float = 1.4
-    max_rotation_deg: float = 25.0
+    max_rotation_deg: float = 20.0
     max_occlusion: float = 0.4
-    min_contrast: float = 70.0
+    min_contrast: float = 90.0
     shading: float = 0.15
-    texture_contrast: float = 30.0
-    clutter_behind: int = 5
-    clutter_on_top: int = 2
+    texture_contrast: float = 25.0
+    clutter_behind: int = 4
+    clutter_on_top: int = 1
     max_dot: int = 3
-    noise_std: float = 8.0
+    noise_std: float = 6.0
 
     def __post_init__(self):
         if not 1 <= self.min_objects <= self.max_objects:
