@@ -38,6 +38,7 @@ from .data import DataLoader, SSDAugmentation, eval_transform
 from .loss import multibox_loss
 from .models.io import read_npz, save_model
 from .nn import SGD, WarmupMultiStepLR
+from .nn.adam import Adam
 
 CHECKPOINT_NAME = "checkpoint.npz"
 LOG_NAME = "train_log.csv"
@@ -69,10 +70,12 @@ class TrainConfig:
     warmup_factor: float = 1.0 / 3
     bias_lr_factor: float = 1.0
     bias_decay: bool = True
+    optimizer: str = "sgd"
     neg_pos_ratio: float = 3.0
     alpha: float = 1.0
     seed: int = 0
     augment: bool = True
+    augment_options: dict = field(default_factory=dict)  # SSDAugmentation options, e.g. {"expand_ratio": 2}
     prefetch: int = 2
     log_every: int = 10
     eval_every: int = 0
@@ -85,6 +88,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive; got {self.lr!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}")
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -102,9 +107,13 @@ class TrainState:
     elapsed_s: float = 0.0
 
 
-def make_optimizer(model, config: TrainConfig) -> SGD:
+def make_optimizer(model, config: TrainConfig):
+    """SGD (SSD's recipe) or Adam, both following the warmup + multistep schedule."""
     schedule = WarmupMultiStepLR(config.lr, config.milestones, config.gamma,
                                  config.warmup_iterations, config.warmup_factor)
+    if config.optimizer == "adam":
+        return Adam(model.params, model.grads, lr=config.lr, weight_decay=config.weight_decay,
+                    bias_decay=config.bias_decay, schedule=schedule)
     return SGD(model.params, model.grads, lr=config.lr, momentum=config.momentum,
                weight_decay=config.weight_decay, bias_lr_factor=config.bias_lr_factor,
                bias_decay=config.bias_decay, schedule=schedule)
@@ -112,7 +121,7 @@ def make_optimizer(model, config: TrainConfig) -> SGD:
 
 def make_loader(model, dataset, config: TrainConfig) -> DataLoader:
     size, mean = model.image_size, model.info.mean
-    transform = SSDAugmentation(size, mean) if config.augment else eval_transform(size, mean)
+    transform = SSDAugmentation(size, mean, **config.augment_options) if config.augment else eval_transform(size, mean)
     return DataLoader(dataset, config.batch_size, backend.to_numpy(model.priors), transform,
                       shuffle=True, seed=config.seed, drop_last=True, prefetch=config.prefetch)
 
@@ -121,7 +130,7 @@ def make_loader(model, dataset, config: TrainConfig) -> DataLoader:
 # checkpoints
 # --------------------------------------------------------------------------
 
-def save_checkpoint(path, model, optimizer: SGD, config: TrainConfig, state: TrainState) -> None:
+def save_checkpoint(path, model, optimizer, config: TrainConfig, state: TrainState) -> None:
     """Weights + optimiser + progress in one .npz, written atomically."""
     opt = optimizer.state_dict()
     velocity = opt.pop("velocity")
@@ -136,7 +145,7 @@ def save_checkpoint(path, model, optimizer: SGD, config: TrainConfig, state: Tra
     save_model(model, path, extra, extra_arrays={f"optimizer/velocity/{n}": v for n, v in velocity.items()})
 
 
-def load_checkpoint(path, model, optimizer: SGD) -> dict:
+def load_checkpoint(path, model, optimizer) -> dict:
     """Restore weights and optimiser from ``path`` into ``model`` / ``optimizer``; returns the metadata."""
     arrays, meta = read_npz(path)
     extra = meta.get("extra", {})

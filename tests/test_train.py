@@ -54,7 +54,7 @@ def config(**changes):
 
 def test_training_lowers_the_loss_and_writes_its_files(tmp_path):
     model = mini_model()
-    state = train(model, tiny_data(), config(iterations=30, lr=0.05), tmp_path, progress=False)
+    state = train(model, tiny_data(), config(iterations=30, lr=0.01, warmup_iterations=5), tmp_path, progress=False)
     losses = [row["loss"] for row in state.history]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     for name in (CHECKPOINT_NAME, LOG_NAME, "model.npz", "loss_curve.png"):
@@ -64,12 +64,14 @@ def test_training_lowers_the_loss_and_writes_its_files(tmp_path):
     assert all(r["images_per_s"] > 0 and r["lr"] > 0 for r in rows)
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path):
-    whole = train(mini_model(), tiny_data(), config(iterations=8), tmp_path / "whole", progress=False)
-    first = train(mini_model(), tiny_data(), config(iterations=5, checkpoint_every=5), tmp_path / "split",
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, optimizer):
+    whole = train(mini_model(), tiny_data(), config(iterations=8, optimizer=optimizer), tmp_path / "whole",
                   progress=False)
+    first = train(mini_model(), tiny_data(), config(iterations=5, checkpoint_every=5, optimizer=optimizer),
+                  tmp_path / "split", progress=False)
     assert first.iteration == 5
-    resumed = train(mini_model(seed=99), tiny_data(), config(iterations=8), tmp_path / "split",
+    resumed = train(mini_model(seed=99), tiny_data(), config(iterations=8, optimizer=optimizer), tmp_path / "split",
                     resume=True, progress=False)
     assert resumed.iteration == 8
     np.testing.assert_allclose([r["loss"] for r in resumed.history], [r["loss"] for r in whole.history],
@@ -157,6 +159,8 @@ def test_bad_config():
         TrainConfig(iterations=0)
     with pytest.raises(ValueError, match="lr must be positive"):
         TrainConfig(lr=-1)
+    with pytest.raises(ValueError, match="optimizer must be 'sgd' or 'adam'"):
+        TrainConfig(optimizer="rmsprop")
 
 
 def test_too_small_dataset(tmp_path):

@@ -209,11 +209,13 @@ class SSDAugmentation:
     random channel order; ``iou_rule`` ("any") is the crop sampler's rule;
     ``expand_ratio`` (4.0) and ``expand_p`` (0.5) bound the zoom out: on small
     pictures a 4x zoom out leaves objects of a few pixels, so a smaller ratio
-    can make a short training run learn faster.
+    can make a short training run learn faster. ``photometric`` and ``crop``
+    (True) switch those steps off, e.g. for synthetic data that is already
+    varied enough (flip and resize always run).
     """
 
     def __init__(self, size: int, mean=MEAN_RGB, channel_swap: bool = False, iou_rule: str = "any",
-                 expand_ratio: float = 4.0, expand_p: float = 0.5):
+                 expand_ratio: float = 4.0, expand_p: float = 0.5, photometric: bool = True, crop: bool = True):
         if not expand_ratio >= 1:
             raise ValueError(f"expand_ratio must be >= 1; got {expand_ratio!r}")
         self.size = int(size)
@@ -222,19 +224,25 @@ class SSDAugmentation:
         self.iou_rule = iou_rule
         self.expand_ratio = float(expand_ratio)
         self.expand_p = float(expand_p)
+        self.photometric = bool(photometric)
+        self.crop = bool(crop)
 
     def __call__(self, image, boxes, labels, rng):
         image, boxes, labels = _as_triple(image, boxes, labels)
-        image, boxes, labels = photometric_distort(image, boxes, labels, rng, channel_swap=self.channel_swap)
-        image, boxes, labels = expand(image, boxes, labels, rng, mean=self.mean, max_ratio=self.expand_ratio,
-                                      p=self.expand_p)
-        image, boxes, labels = random_crop(image, boxes, labels, rng, iou_rule=self.iou_rule)
+        if self.photometric:
+            image, boxes, labels = photometric_distort(image, boxes, labels, rng, channel_swap=self.channel_swap)
+        if self.expand_p > 0:
+            image, boxes, labels = expand(image, boxes, labels, rng, mean=self.mean, max_ratio=self.expand_ratio,
+                                          p=self.expand_p)
+        if self.crop:
+            image, boxes, labels = random_crop(image, boxes, labels, rng, iou_rule=self.iou_rule)
         image, boxes, labels = horizontal_flip(image, boxes, labels, rng)
         image, boxes, labels = resize(image, boxes, labels, size=self.size)
         return to_model_input(image, boxes, labels, self.mean)
 
     def __repr__(self) -> str:
-        return f"SSDAugmentation(size={self.size}, mean={self.mean})"
+        return (f"SSDAugmentation(size={self.size}, mean={self.mean}, photometric={self.photometric}, "
+                f"expand=({self.expand_ratio}, p={self.expand_p}), crop={self.crop})")
 
 
 class eval_transform:  # noqa: N801 - used like a function: eval_transform(size, mean)(image, boxes, labels)
