@@ -188,3 +188,33 @@ def decode(loc, priors_cxcywh, variances=DEFAULT_VARIANCES):
     centre = d[:, :2] + loc[..., :2] * v_center * d[:, 2:]
     size = d[:, 2:] * xp.exp(loc[..., 2:] * v_size)
     return cxcywh_to_xyxy(xp.concatenate([centre, size], axis=-1))
+
+
+def iou_batched(a, b):
+    """Pairwise IoU within each batch entry: (..., A, 4), (..., B, 4) xyxy -> (..., A, B).
+
+    The same arithmetic as ``iou``, operation for operation, so each entry is
+    bit-identical to ``iou(a[n], b[n])``; leading axes broadcast. No input
+    check (no host sync): the batched matching and NMS call it on boxes they
+    have produced or checked themselves. The coordinates are taken apart into
+    contiguous (..., A) / (..., B) arrays and the (..., A, B) temporaries are
+    reused in place: for NMS's (G, 400, 400) tables that is several times faster
+    than broadcasting strided (..., A, 1, 4) slices.
+    """
+    xp = get_array_module(a, b)
+    a_x1, a_y1, a_x2, a_y2 = (xp.ascontiguousarray(a[..., i])[..., :, None] for i in range(4))  # (..., A, 1)
+    b_x1, b_y1, b_x2, b_y2 = (xp.ascontiguousarray(b[..., i])[..., None, :] for i in range(4))  # (..., 1, B)
+    inter = xp.minimum(a_x2, b_x2)  # (..., A, B), becomes the width, then the intersection
+    inter -= xp.maximum(a_x1, b_x1)
+    xp.clip(inter, 0, None, out=inter)
+    height = xp.minimum(a_y2, b_y2)  # (..., A, B)
+    height -= xp.maximum(a_y1, b_y1)
+    xp.clip(height, 0, None, out=height)
+    inter *= height
+    union = height  # reuse the buffer: |a| + |b| - |a n b|, summed in iou's order
+    xp.add(area(a)[..., :, None], area(b)[..., None, :], out=union)
+    union -= inter
+    positive = union > 0
+    return xp.where(positive, inter / xp.where(positive, union, 1), 0).astype(
+        xp.result_type(a.dtype, b.dtype), copy=False
+    )
