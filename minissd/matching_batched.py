@@ -1,0 +1,162 @@
+"""Caffe's matching for a whole padded batch, with array operations only (no host sync).
+
+``minissd.matching.match`` handles one image and, in its greedy bipartite
+step, reads the best (ground truth, default box) pair back to the host once
+per ground truth: on a GPU every read is a synchronisation that stalls the
+training step. Here the images of a batch are matched side by side.
+
+The ground truth of N images is padded to a common count G:
+
+    gt_boxes (N, G, 4) xyxy,  gt_labels (N, G),  valid (N, G) bool (False: padding)
+
+1. IoU of every ground truth with every default box, (N, G, P); padding rows
+   are set to -1 so they never win anything.
+2. Threshold step: every default box takes its best ground truth when that
+   IoU >= ``iou_threshold`` (ties: the lower ground-truth index).
+3. Greedy bipartite step, G rounds: in each round every image takes its
+   best remaining pair (n, g, p) from its flattened (G*P) table - the same
+   first maximum ``match_indices`` finds - assigns p to g if that IoU > 0,
+   then knocks out row g and column p. An image whose best is <= 0 has
+   finished: its table only shrinks, so its later rounds assign nothing, and
+   no Python ``if`` has to ask (which would be a host sync).
+
+The result is ``match``'s for every image (tests/test_matching_batched.py
+checks it against ``match`` and ``match_reference``); ``pad_ground_truth``
+builds the padded arrays from per-image lists on the host.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import get_array_module, to_numpy
+from .boxes import DEFAULT_VARIANCES, check_boxes, cxcywh_to_xyxy, encode, iou_batched
+from .matching import BACKGROUND
+
+
+def pad_ground_truth(boxes_list, labels_list, max_boxes: int | None = None, dtype=np.float32):
+    """Per-image lists -> padded host arrays for ``match_batch_device``.
+
+    boxes_list: N arrays (G_n, 4) xyxy normalised.  labels_list: N arrays (G_n,).
+    Returns (gt_boxes (N, G, 4) ``dtype``, gt_labels (N, G) int64, valid (N, G) bool),
+    G = ``max_boxes`` or the largest G_n; padding is zeros and valid False.
+    """
+    if len(boxes_list) != len(labels_list):
+        raise ValueError(f"pad_ground_truth needs one labels array per boxes array; "
+                         f"got {len(boxes_list)} and {len(labels_list)}")
+    boxes_list = [np.asarray(to_numpy(b), dtype=dtype).reshape(-1, 4) for b in boxes_list]
+    labels_list = [np.asarray(to_numpy(l)).reshape(-1) for l in labels_list]
+    counts = [len(b) for b in boxes_list]
+    for n, (count, labels) in enumerate(zip(counts, labels_list)):
+        if len(labels) != count:
+            raise ValueError(f"image {n}: {count} boxes but {len(labels)} labels")
+    size = max(counts, default=0) if max_boxes is None else int(max_boxes)
+    if counts and max(counts) > size:
+        n = int(np.argmax(counts))
+        raise ValueError(f"image {n} has {counts[n]} ground-truth boxes, more than max_boxes = {size}")
+    gt_boxes = np.zeros((len(counts), size, 4), dtype=dtype)
+    gt_labels = np.zeros((len(counts), size), dtype=np.int64)
+    valid = np.zeros((len(counts), size), dtype=bool)
+    for n, (boxes, labels) in enumerate(zip(boxes_list, labels_list)):  # host-side packing
+        gt_boxes[n, :len(boxes)] = boxes
+        gt_labels[n, :len(boxes)] = labels
+        valid[n, :len(boxes)] = True
+    return gt_boxes, gt_labels, valid
+
+
+def _check_padded(gt_boxes, gt_labels, valid, priors, validate: bool, xp):
+    if gt_boxes.ndim != 3 or gt_boxes.shape[-1] != 4:
+        raise ValueError(f"gt_boxes must have shape (N, G, 4); got {tuple(gt_boxes.shape)}")
+    expected = tuple(gt_boxes.shape[:2])
+    for name, array in (("gt_labels", gt_labels), ("valid", valid)):
+        if array is not None and tuple(array.shape) != expected:
+            raise ValueError(f"{name} must have shape (N, G) = {expected} to go with gt_boxes; "
+                             f"got {tuple(array.shape)}")
+    if valid.dtype != bool:
+        raise ValueError(f"valid must be a bool mask (N, G); got dtype {valid.dtype}")
+    if priors.ndim != 2 or priors.shape[-1] != 4:
+        raise ValueError(f"priors must have shape (P, 4); got {tuple(priors.shape)}")
+    if not validate or valid.size == 0:
+        return
+    check_boxes(xp.where(valid[..., None], gt_boxes, 0), "gt_boxes")  # padding is not checked
+    if gt_labels is not None:
+        bad = valid & (gt_labels < 1)  # (N, G)
+        if bool(bad.any()):
+            n, g = (int(i) for i in np.unravel_index(int(xp.argmax(bad.reshape(-1))), bad.shape))
+            raise ValueError(f"gt_labels[{n}, {g}] = {int(gt_labels[n, g])} (image {n}, box {g}): "
+                             "object labels start at 1 (0 is reserved for the background)")
+
+
+def match_indices_batch_device(gt_boxes, valid, priors, iou_threshold: float = 0.5, validate: bool = True):
+    """For each image and default box, the index of its matched ground truth, or -1.
+
+    gt_boxes: (N, G, 4) xyxy normalised.  valid: (N, G) bool.  priors: (P, 4) cxcywh.
+    Returns (N, P) int64, row n equal to ``match_indices(gt_boxes[n][valid[n]], priors)``
+    with indices into the padded axis. ``validate=False`` skips the box check,
+    the only host sync.
+    """
+    xp = get_array_module(gt_boxes, valid, priors)
+    _check_padded(gt_boxes, None, valid, priors, validate, xp)
+    num_images, num_gt = valid.shape
+    num_priors = priors.shape[0]
+    if num_gt == 0:
+        return xp.full((num_images, num_priors), -1, dtype=xp.int64)
+    overlaps = iou_batched(gt_boxes, cxcywh_to_xyxy(priors))  # (N, G, P)
+    overlaps = xp.where(valid[:, :, None], overlaps, -1)  # padding never matches
+
+    # 2. threshold step first: the bipartite matches overwrite it below
+    best_gt = overlaps.argmax(axis=1)  # (N, P)
+    matched = xp.where(overlaps.max(axis=1) >= iou_threshold, best_gt, -1).astype(xp.int64)  # (N, P)
+
+    # 3. greedy bipartite step, one round per ground-truth slot, all images at once
+    table = overlaps.reshape(num_images, num_gt * num_priors).copy()  # (N, G*P)
+    rows = xp.arange(num_images)  # (N,)
+    for _ in range(num_gt):
+        flat = table.argmax(axis=1)  # (N,) each image's best remaining pair
+        best = xp.take_along_axis(table, flat[:, None], axis=1)[:, 0]  # (N,)
+        gt_index, prior_index = flat // num_priors, flat % num_priors  # (N,), (N,)
+        matched[rows, prior_index] = xp.where(best > 0, gt_index, matched[rows, prior_index])
+        grid = table.reshape(num_images, num_gt, num_priors)  # (N, G, P), a view
+        grid[rows, gt_index, :] = -1  # that ground truth is taken ...
+        grid[rows, :, prior_index] = -1  # ... and so is that default box
+    return matched
+
+
+def targets_from_indices_batch(matched, gt_boxes, gt_labels, priors, variances=DEFAULT_VARIANCES):
+    """(N, P) matched indices -> (loc_targets (N, P, 4), conf_targets (N, P) int64).
+
+    The batched ``minissd.matching.targets_from_indices``: encoded offsets of
+    each positive's box (zeros for background) and its label (0 for background).
+    """
+    xp = get_array_module(matched, gt_boxes, gt_labels, priors)
+    dtype = priors.dtype
+    num_images, num_priors = matched.shape
+    if gt_boxes.shape[1] == 0:
+        return (xp.zeros((num_images, num_priors, 4), dtype=dtype),
+                xp.zeros((num_images, num_priors), dtype=xp.int64))
+    positive = matched >= 0  # (N, P)
+    safe = xp.where(positive, matched, 0)  # (N, P) an index for every default box
+    assigned = xp.take_along_axis(gt_boxes, safe[..., None], axis=1).astype(dtype, copy=False)  # (N, P, 4)
+    # background rows get the default box itself, so encode's log stays finite; zeroed below
+    assigned = xp.where(positive[..., None], assigned, cxcywh_to_xyxy(priors))
+    loc = encode(assigned, priors, variances, validate=False)  # (N, P, 4)
+    loc = xp.where(positive[..., None], loc, 0).astype(dtype, copy=False)
+    labels = xp.take_along_axis(gt_labels, safe, axis=1).astype(xp.int64)  # (N, P)
+    return loc, xp.where(positive, labels, BACKGROUND)
+
+
+def match_batch_device(gt_boxes, gt_labels, valid, priors, iou_threshold: float = 0.5,
+                       variances=DEFAULT_VARIANCES, validate: bool = True):
+    """Training targets for a padded batch, on the batch's device, without host syncs.
+
+    gt_boxes: (N, G, 4) xyxy normalised.  gt_labels: (N, G) ints in 1..L-1 where valid.
+    valid: (N, G) bool.  priors: (P, 4) cxcywh.
+    Returns (loc_targets (N, P, 4), conf_targets (N, P) int64), image n equal
+    to ``match(gt_boxes[n][valid[n]], gt_labels[n][valid[n]], priors)``.
+    ``validate=True`` checks the valid boxes and labels (host syncs, and errors
+    that name the image and the box); a training step passes False.
+    """
+    xp = get_array_module(gt_boxes, gt_labels, valid, priors)
+    _check_padded(gt_boxes, gt_labels, valid, priors, validate, xp)
+    matched = match_indices_batch_device(gt_boxes, valid, priors, iou_threshold, validate=False)  # (N, P)
+    return targets_from_indices_batch(matched, gt_boxes, gt_labels, priors, variances)
