@@ -11,7 +11,11 @@ from minissd import nms as N
 from minissd import nms_batched as NB
 from minissd.priors import default_boxes
 from tests.conftest import to_numpy
-from tests.test_nms import slides_example
+
+# the slides' six boxes (tests/test_nms.py builds the same ones), in descending score order:
+# 0.9 dog, 0.8 cat, 0.7 dog (IoU 0.5 with 0.9), 0.65 cat, 0.6 left cat, 0.6 right dog (IoU 2/3 with 0.9)
+SLIDES_BOXES = np.array([[20.0, 0, 30, 10], [0, 0, 10, 10], [20, 0, 30, 5], [0, 1, 10, 10], [1, 0, 11, 10],
+                         [22, 0, 32, 10]])
 
 
 def random_outputs(rng, num_images, num_priors, num_classes, dtype=np.float32, ties=False, background=0.0):
@@ -48,8 +52,7 @@ def assert_same_detections(expected, actual, context=""):
 # --------------------------------------------------------------------------
 
 def test_greedy_keep_walks_the_slides_example(xp):
-    boxes, scores = slides_example()  # already in descending score order
-    suppress = B.iou(boxes, boxes) >= 0.5
+    suppress = B.iou(SLIDES_BOXES, SLIDES_BOXES) >= 0.5
     keep = NB.greedy_keep(xp.asarray(suppress[None]), xp.ones((1, 6), dtype=bool))
     assert to_numpy(keep)[0].tolist() == [True, True, False, False, False, False]  # nms keeps [0, 1]
     # 0.65 and "0.6 left" are removed by 0.8, which survived 0.9; a removed box removes nothing:
