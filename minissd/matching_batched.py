@@ -109,16 +109,17 @@ def match_indices_batch_device(gt_boxes, valid, priors, iou_threshold: float = 0
     matched = xp.where(overlaps.max(axis=1) >= iou_threshold, best_gt, -1).astype(xp.int64)  # (N, P)
 
     # 3. greedy bipartite step, one round per ground-truth slot, all images at once
-    table = overlaps.reshape(num_images, num_gt * num_priors).copy()  # (N, G*P)
+    table = overlaps.reshape(num_images, num_gt * num_priors).copy()  # (N, G*P), entry g*P + p
     rows = xp.arange(num_images)  # (N,)
+    row_of_gt = xp.arange(num_priors)[None, :]  # (1, P) offsets of one ground truth's row
+    column_of_prior = (xp.arange(num_gt) * num_priors)[None, :]  # (1, G) offsets of one default box's column
     for _ in range(num_gt):
         flat = table.argmax(axis=1)  # (N,) each image's best remaining pair
-        best = xp.take_along_axis(table, flat[:, None], axis=1)[:, 0]  # (N,)
+        best = table[rows, flat]  # (N,)
         gt_index, prior_index = flat // num_priors, flat % num_priors  # (N,), (N,)
         matched[rows, prior_index] = xp.where(best > 0, gt_index, matched[rows, prior_index])
-        grid = table.reshape(num_images, num_gt, num_priors)  # (N, G, P), a view
-        grid[rows, gt_index, :] = -1  # that ground truth is taken ...
-        grid[rows, :, prior_index] = -1  # ... and so is that default box
+        table[rows[:, None], gt_index[:, None] * num_priors + row_of_gt] = -1  # that ground truth is taken ...
+        table[rows[:, None], column_of_prior + prior_index[:, None]] = -1  # ... and so is that default box
     return matched
 
 
@@ -136,7 +137,8 @@ def targets_from_indices_batch(matched, gt_boxes, gt_labels, priors, variances=D
                 xp.zeros((num_images, num_priors), dtype=xp.int64))
     positive = matched >= 0  # (N, P)
     safe = xp.where(positive, matched, 0)  # (N, P) an index for every default box
-    assigned = xp.take_along_axis(gt_boxes, safe[..., None], axis=1).astype(dtype, copy=False)  # (N, P, 4)
+    index = xp.broadcast_to(safe[..., None], (num_images, num_priors, 4))  # (N, P, 4)
+    assigned = xp.take_along_axis(gt_boxes, index, axis=1).astype(dtype, copy=False)  # (N, P, 4)
     # background rows get the default box itself, so encode's log stays finite; zeroed below
     assigned = xp.where(positive[..., None], assigned, cxcywh_to_xyxy(priors))
     loc = encode(assigned, priors, variances, validate=False)  # (N, P, 4)

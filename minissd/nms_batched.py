@@ -33,6 +33,8 @@ tuples after one host transfer of the per-image counts.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .backend import get_array_module, to_numpy
 from .boxes import DEFAULT_VARIANCES, decode, iou_batched
 from .loss import softmax
@@ -68,8 +70,6 @@ def greedy_keep(suppress, valid):
 
 def greedy_keep_reference(suppress, valid):
     """``greedy_keep`` one group and one pair at a time (NumPy, slow): the oracle."""
-    import numpy as np
-
     suppress, valid = np.asarray(suppress), np.asarray(valid)
     keep = np.zeros(valid.shape, dtype=bool)
     for g in range(valid.shape[0]):
@@ -157,6 +157,7 @@ def select_candidates(loc, conf, priors, score_threshold: float = 0.01, top_k: i
         k = int(valid.sum(axis=-1).max()) if valid.size else 0  # the one host sync of this function
         order, scores, valid = order[..., :k], scores[..., :k], valid[..., :k]
     flat = order.reshape(num_images, (num_classes - 1) * k, 1)  # (N, (L-1)*K, 1)
+    flat = xp.broadcast_to(flat, flat.shape[:2] + (4,))  # (N, (L-1)*K, 4), one index per coordinate
     boxes = xp.take_along_axis(boxes_all, flat, axis=1)  # (N, (L-1)*K, 4)
     return boxes.reshape(num_images, num_classes - 1, k, 4), scores, valid  # (N, L-1, K, 4)
 
@@ -189,7 +190,8 @@ def postprocess_padded(loc, conf, priors, score_threshold: float = 0.01, iou_thr
     best = xp.argsort(-ranked, axis=1, kind="stable")[:, :max(count, 0)]  # (N, D)
     counts = xp.minimum(keep.sum(axis=1), max(count, 0)).astype(xp.int64)  # (N,)
     real = xp.arange(best.shape[1])[None, :] < counts[:, None]  # (N, D) rows that hold a detection
-    out_boxes = xp.take_along_axis(boxes.reshape(keep.shape + (4,)), best[..., None], axis=1)  # (N, D, 4)
+    index = xp.broadcast_to(best[..., None], best.shape + (4,))  # (N, D, 4)
+    out_boxes = xp.take_along_axis(boxes.reshape(keep.shape + (4,)), index, axis=1)  # (N, D, 4)
     out_scores = xp.take_along_axis(scores, best, axis=1)  # (N, D)
     out_labels = (best // max(k, 1) + 1).astype(xp.int64)  # (N, D) class of the candidate's group
     return (xp.where(real[..., None], out_boxes, 0), xp.where(real, out_scores, 0),
