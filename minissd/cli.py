@@ -347,18 +347,12 @@ def _run_eval(args) -> int:
 
 
 def _save_pr_curves(result, class_names, path):
-    import matplotlib
+    from .viz import figure_and_axes, plot_pr_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .viz import plot_pr_curves
-
-    figure, ax = plt.subplots(figsize=(6, 5))
-    plot_pr_curves(result, class_names=class_names, ax=ax)
+    figure, axes = figure_and_axes(figsize=(6, 5))
+    plot_pr_curves(result, class_names=class_names, ax=axes[0][0])
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 # --------------------------------------------------------------------------

@@ -188,12 +188,10 @@ def read_log(path) -> list:
 
 def plot_loss_curve(history, path, evaluations=None, title="training loss") -> None:
     """Save the loss (and its parts, and validation mAP if any) against the iteration."""
-    import matplotlib
+    from .viz import figure_and_axes
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(7, 4))
+    figure, axes = figure_and_axes(figsize=(7, 4))
+    ax = axes[0][0]
     steps = [row["iteration"] for row in history]
     for key, style in (("loss", "-"), ("conf_loss", "--"), ("loc_loss", ":")):
         values = [row[key] for row in history]
@@ -218,7 +216,6 @@ def plot_loss_curve(history, path, evaluations=None, title="training loss") -> N
     ax.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 # --------------------------------------------------------------------------

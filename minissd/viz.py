@@ -22,6 +22,20 @@ PALETTE = (
 )
 
 
+def figure_and_axes(rows: int = 1, columns: int = 1, figsize=(6, 5)):
+    """(Figure, axes (rows, columns)) without pyplot: for pictures written to files.
+
+    It neither changes the matplotlib backend nor registers the figure with
+    pyplot, so library code can save pictures while a notebook keeps its
+    inline figures. ``figure.savefig(path)`` writes it.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    return figure, axes
+
+
 def color_for(label: int) -> str:
     """A stable colour per class label."""
     return PALETTE[int(label) % len(PALETTE)]

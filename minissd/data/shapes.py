@@ -2,7 +2,7 @@
 
 Each picture has a textured background (gradient, stripes, checks or smooth
 blotches), clutter that belongs to no class (thin lines, scribbles, dot
-clusters), 1-6 filled shapes of distinct silhouettes in varied colours, and a
+clusters), 1-4 filled shapes (by default) of distinct silhouettes in varied colours, and a
 little sensor noise. Item i of a split is always the same picture: it is drawn
 from a generator seeded with (seed, split, i), and the splits use different
 seed streams, so train, val and test never share a picture.
@@ -59,16 +59,16 @@ _PLACEMENT_TRIES = 12
 class ShapesConfig:
     """The difficulty knobs of ``ShapesDataset``, with their defaults.
 
-    min_objects, max_objects: objects per image, uniform in [min, max] (1, 6);
+    min_objects, max_objects: objects per image, uniform in [min, max] (1, 4);
         fewer appear when no placement obeys ``max_occlusion``.
     min_size, max_size: the longer side of a shape's bounding box as a fraction
-        of the image side, drawn log-uniformly (0.1 to 0.7: 13 to 90 px at 128 px).
+        of the image side, drawn log-uniformly (0.15 to 0.6: 19 to 77 px at 128 px).
     max_stretch: width / height of a shape drawn log-uniformly in
-        [1 / max_stretch, max_stretch] (1.4).
+        [1 / max_stretch, max_stretch] (1.25).
     max_rotation_deg: shapes other than circle and ring turn by up to this
-        many degrees either way (20).
+        many degrees either way (15).
     max_occlusion: the largest fraction of an object that later objects may
-        hide (0.4).
+        hide (0.25).
     min_contrast: RGB distance between an object's colour and the mean colour
         under it (90, in 0..255 units).
     shading: relative brightness change across an object (0.15).
@@ -77,15 +77,20 @@ class ShapesConfig:
         the objects, each count uniform from 0 (4 and 1).
     max_dot: the side of the largest clutter dot in pixels (3).
     noise_std: the largest per-image noise standard deviation (6).
+
+    The defaults are what the demo trains on: a tiny SSD reaches VOC mAP@0.5
+    above 0.9 on the test split in about 6 minutes of CPU (README). Harder
+    settings (e.g. max_objects=6, min_size=0.1, max_occlusion=0.4) make a
+    real problem for longer training.
     """
 
     min_objects: int = 1
-    max_objects: int = 6
-    min_size: float = 0.1
-    max_size: float = 0.7
-    max_stretch: float = 1.4
-    max_rotation_deg: float = 20.0
-    max_occlusion: float = 0.4
+    max_objects: int = 4
+    min_size: float = 0.15
+    max_size: float = 0.6
+    max_stretch: float = 1.25
+    max_rotation_deg: float = 15.0
+    max_occlusion: float = 0.25
     min_contrast: float = 90.0
     shading: float = 0.15
     texture_contrast: float = 25.0

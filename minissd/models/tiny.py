@@ -5,7 +5,7 @@ maps halve down to 1 x 1, one head per map, the ``tiny`` default boxes
 (128 x 128 input, maps 16, 8, 4, 2, 1, 4 boxes per cell: 1364 in all).
 
     conv1  3x3 s2 3 -> w0, BN, ReLU               128 -> 64
-    conv2  3x3 w0 -> w1, BN, ReLU, maxpool 2       64 -> 32
+    conv2  3x3 s2 w0 -> w1, BN, ReLU              64 -> 32
     conv3  3x3 w1 -> w2, BN, ReLU, maxpool 2       32 -> 16
     conv4  3x3 w2 -> w3, BN, ReLU                  16        map 0
     conv5  3x3 s2 w3 -> w4, BN, ReLU                8        map 1
@@ -13,8 +13,11 @@ maps halve down to 1 x 1, one head per map, the ``tiny`` default boxes
     conv7  3x3 s2 w5 -> w6, BN, ReLU                2        map 3
     conv8  3x3 s2 w6 -> w7, BN, ReLU                1        map 4
 
-Batch normalisation is not in the SSD paper; it is here because it lets plain
-SGD train a small network from scratch quickly (``batch_norm=False`` builds
+Two stride-2 convolutions open the network, instead of convolution + pooling
+at full resolution: the first layers are where a CPU spends its time (18 ->
+12.6 ms per image for a training step, docs/performance.md). Batch
+normalisation is not in the SSD paper; it is here because it lets a small
+network train from scratch quickly (``batch_norm=False`` builds
 the same network with biases instead).
 """
 
@@ -64,7 +67,7 @@ def tiny_ssd(num_classes: int, preset: str = "tiny", class_names=None, widths=DE
         )
     stem = (
         _block(1, 3, widths[0], rng, batch_norm, stride=2)
-        + _block(2, widths[0], widths[1], rng, batch_norm, pool=True)
+        + _block(2, widths[0], widths[1], rng, batch_norm, stride=2)
         + _block(3, widths[1], widths[2], rng, batch_norm, pool=True)
         + _block(4, widths[2], widths[3], rng, batch_norm)
     )
