@@ -195,6 +195,8 @@ def _add_demo(commands):
                         help="a few iterations only, to check the pipeline (also: MINISSD_FAST=1)")
     parser.add_argument("--iterations", type=_positive_int, help="training iterations (default: the demo recipe)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data order and the weights (default 0)")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                        help="adam (the demo's recipe, lr 3e-3) or sgd (SSD's, momentum 0.9, lr 0.05, decay 5e-4)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_device(parser)
     parser.set_defaults(run=_run_demo)
@@ -203,12 +205,15 @@ def _add_demo(commands):
 def _run_demo(args) -> int:
     import os
 
-    from .demo import run_demo
+    from .demo import DemoRecipe, run_demo
 
     device = _resolve_device(args)
     fast = args.fast or os.environ.get("MINISSD_FAST", "") not in ("", "0")
-    report = run_demo(args.output, device=device, fast=fast, iterations=args.iterations, seed=args.seed,
-                      progress=not args.no_progress, threads=args.threads)
+    recipe = DemoRecipe.fast() if fast else DemoRecipe()
+    if args.optimizer == "sgd":
+        recipe.optimizer, recipe.lr, recipe.weight_decay = "sgd", 0.05, 5e-4
+    report = run_demo(args.output, device=device, iterations=args.iterations, seed=args.seed,
+                      progress=not args.no_progress, threads=args.threads, recipe=recipe)
     print(report.summary())
     return 0
 
@@ -231,7 +236,11 @@ def _add_train(commands):
     recipe = parser.add_argument_group("recipe")
     recipe.add_argument("--iterations", type=_positive_int, default=1000, help="iterations (default 1000)")
     recipe.add_argument("--batch-size", type=_positive_int, default=32, help="images per iteration (default 32)")
-    recipe.add_argument("--lr", type=float, default=None, help="base learning rate (default 0.05 tiny, 1e-3 SSD300/512)")
+    recipe.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                        help="sgd (SSD's recipe, the default) or adam (AdamW)")
+    recipe.add_argument("--lr", type=float, default=None,
+                        help="base learning rate (default: sgd 0.05 tiny, 1e-3 SSD300/512; adam 3e-3)")
+    recipe.add_argument("--weight-decay", type=float, default=None, help="weight decay (default: sgd 5e-4, adam 1e-4)")
     recipe.add_argument("--milestones", type=int, nargs="*", default=None,
                         help="iterations where lr is multiplied by 0.1 (default: 2/3 and 5/6 of the run)")
     recipe.add_argument("--warmup", type=int, default=None, help="linear warmup iterations (default min(500, 5%%))")
@@ -251,7 +260,10 @@ def _add_train(commands):
 
 def _default_recipe(args):
     iterations = args.iterations
-    lr = args.lr if args.lr is not None else (0.05 if args.model == "tiny" else 1e-3)
+    if args.optimizer == "adam":
+        lr = args.lr if args.lr is not None else 3e-3
+    else:
+        lr = args.lr if args.lr is not None else (0.05 if args.model == "tiny" else 1e-3)
     milestones = args.milestones if args.milestones is not None else [iterations * 2 // 3, iterations * 5 // 6]
     warmup = args.warmup if args.warmup is not None else min(500, max(1, iterations // 20))
     return lr, milestones, warmup
@@ -270,6 +282,8 @@ def _run_train(args) -> int:
     lr, milestones, warmup = _default_recipe(args)
     config = TrainConfig(
         iterations=args.iterations, batch_size=args.batch_size, lr=lr, milestones=tuple(milestones),
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay if args.weight_decay is not None else (1e-4 if args.optimizer == "adam" else 5e-4),
         warmup_iterations=warmup, bias_lr_factor=2.0 if args.caffe_bias else 1.0, bias_decay=not args.caffe_bias,
         seed=args.seed, augment=not args.no_augment, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
