@@ -40,9 +40,10 @@ MODELS = {"ssd300": lambda: models.ssd300(21), "ssd512": lambda: models.ssd512(2
           "tiny": lambda: models.tiny_ssd(21)}
 
 
-def median_seconds(fn, repeat: int, synchronize=lambda: None) -> float:
-    """Median wall time of fn() over ``repeat`` calls, after one untimed warm-up call."""
-    fn()
+def median_seconds(fn, repeat: int, synchronize=lambda: None, warmup: int = 1) -> float:
+    """Median wall time of fn() over ``repeat`` calls, after ``warmup`` untimed calls, each synchronised."""
+    for _ in range(warmup):
+        fn()
     synchronize()
     times = []
     for _ in range(repeat):

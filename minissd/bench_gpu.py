@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ import time
 import numpy as np
 
 from . import backend, models
-from .bench import machine_description, random_targets
+from .bench import machine_description, median_seconds, random_targets
 
 MODELS = {"ssd300": lambda: models.ssd300(21), "ssd512": lambda: models.ssd512(21),
           "tiny": lambda: models.tiny_ssd(21)}
@@ -52,20 +51,6 @@ PASSES = ("network", "end2end", "train")  # the issue's table
 EXTRA_PASSES = ("postprocess",)
 TARGETS = {"network": 0.9, "end2end": 2.0, "train": 1.0}  # minissd / torchvision images/s, fp32 (the issue)
 LEARNING_RATE = 1e-5
-
-
-def median_seconds(fn, repeat: int, warmup: int, synchronize) -> float:
-    """Median seconds of fn() over ``repeat`` calls after ``warmup`` untimed ones, each synchronised."""
-    for _ in range(warmup):
-        fn()
-    synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def set_torch_precision(torch, precision: str) -> str:
@@ -265,11 +250,11 @@ def run(model_names=("ssd300",), batch_sizes=(1, 32), passes=PASSES, repeat: int
                 row = {"model": name, "batch": batch, "pass": step, "precision": precision,
                        "minissd_img_s": None, "torch_img_s": None, "ratio": None, "target": None, "note": ""}
                 try:
-                    row["minissd_img_s"] = batch / median_seconds(ours[step], times, warmup, sync)
+                    row["minissd_img_s"] = batch / median_seconds(ours[step], times, sync, warmup)
                 except ValueError as error:  # BatchNorm in train mode needs two values per channel
                     row["note"] = f"minissd skipped: {error}"
                 if step in theirs:
-                    row["torch_img_s"] = batch / median_seconds(theirs[step], times, warmup, torch_sync)
+                    row["torch_img_s"] = batch / median_seconds(theirs[step], times, torch_sync, warmup)
                     if row["minissd_img_s"] is not None:
                         row["ratio"] = row["minissd_img_s"] / row["torch_img_s"]
                     row["target"] = TARGETS.get(step) if precision == "fp32" else None
