@@ -10,8 +10,8 @@ For every parameter w with gradient g, at step t = 1, 2, ...:
 Each parameter's step is scaled by its own gradient size, so layers whose
 gradients are small (the heads early on) move as fast as the rest. SSD's
 recipe is SGD (``minissd.nn.optim.SGD``); the demo uses Adam because in a
-budget of a few minutes it learns much more per image (docs/training.md has
-the measurement). Biases are not decayed (``bias_decay=False`` by default).
+budget of a few minutes it reaches a higher mAP (0.926 against SGD's 0.904;
+docs/training.md has the measurement). Biases are not decayed (``bias_decay=False`` by default).
 
 Same interface as ``SGD``: ``step()`` returns the lr used, ``schedule`` is a
 callable iteration -> lr, ``state_dict()`` / ``load_state_dict()`` hold the
