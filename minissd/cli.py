@@ -100,15 +100,15 @@ def _run_boxes(args) -> int:
 
 def _read_image(path: str, size: int):
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from .detect import read_image
 
     try:
-        with Image.open(path) as picture:
-            return np.asarray(picture.convert("RGB").resize((size, size), Image.BILINEAR))
-    except FileNotFoundError:
-        raise UserError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"cannot read image {path}: {error}") from None
+        picture = read_image(path)  # RGB from any mode; names the file when it is missing or unreadable
+    except (FileNotFoundError, ValueError) as error:
+        raise UserError(str(error)) from None
+    return np.asarray(Image.fromarray(picture).resize((size, size), Image.BILINEAR))
 
 
 def _save_figure(figure, path: str) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from minissd import loss as L
+from minissd.nn.gradcheck import numerical_gradient
 from tests.conftest import to_numpy
 
 
@@ -90,20 +91,6 @@ def test_hard_negative_mining_equals_the_plain_loop_oracle(xp, rng):
             fast = L.hard_negative_mask(xp.asarray(losses), xp.asarray(positive), ratio)
             slow = L.hard_negative_mask_reference(losses, positive, ratio)
             np.testing.assert_array_equal(to_numpy(fast), slow, err_msg=f"trial {trial}, ratio {ratio}")
-
-
-def numerical_gradient(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    flat, out = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        saved = flat[i]
-        flat[i] = saved + eps
-        plus = f()
-        flat[i] = saved - eps
-        minus = f()
-        flat[i] = saved
-        out[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
