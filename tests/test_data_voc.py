@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minissd.data import VOC_CLASSES, DataError, VOCDataset, voc_07_12
-from minissd.data.voc import parse_voc_xml
+from minissd.data import VOC_CLASSES, DataError, VOCDataset, read_sample, voc_07_12, voc_class_names
+from minissd.data.voc import parse_voc_xml, read_voc_annotation
 
 
 def voc_xml(filename, objects, size=(40, 30)):
@@ -133,11 +133,11 @@ def test_missing_annotation_and_image_files(tmp_path):
     with pytest.raises(DataError, match=r"noxml\.xml: annotation file is missing"):
         VOCDataset(tmp_path, "2007", "val")
     write_voc(tmp_path, "2007", "train", {"noimage": (voc_xml("noimage.jpg", [("cat", (1, 1, 5, 5), 0)]), None)})
-    with pytest.raises(DataError, match=r"noimage\.jpg: image file is missing"):
+    with pytest.raises(DataError, match=r"image not found: .*JPEGImages/noimage\.jpg \(nor any noimage\.jpg"):
         VOCDataset(tmp_path, "2007", "train")
     # without the up-front check, the missing file is reported when the sample is read
     lazy = VOCDataset(tmp_path, "2007", "train", check_images=False)
-    with pytest.raises(DataError, match=r"noimage\.jpg: image file is missing"):
+    with pytest.raises(DataError, match=r"^image not found: .*noimage\.jpg$"):
         lazy[0]
 
 
@@ -163,7 +163,7 @@ def test_skip_bad_skips_with_one_warning(tmp_path):
     assert len(dataset) == 1 and dataset[0].image_id == "good"
     assert [image_id for image_id, _ in dataset.skipped] == ["malformed", "unknown_class", "outside", "inverted",
                                                               "noimage"]
-    assert "image file is missing" in dataset.skipped[-1][1]
+    assert "image not found" in dataset.skipped[-1][1]
 
 
 def test_grayscale_jpeg_is_read_as_rgb(tmp_path):
@@ -179,3 +179,219 @@ def test_parse_voc_xml_returns_file_indices(tmp_path):
     filename, objects = parse_voc_xml(str(path), keep_difficult=False)
     assert filename == "x.jpg"
     assert objects == [([1.0, 1.0, 6.0, 6.0], 12, False, 1)]
+    filename, size, objects = read_voc_annotation(path)  # no class list: any name
+    assert size == (40, 30) and [name for _, name, _, _, _ in objects] == ["cat", "dog"]
+    assert [label for _, _, label, _, _ in objects] == [None, None]
+
+
+# --------------------------------------------------------------------------
+# lists, years and field types
+# --------------------------------------------------------------------------
+
+def test_empty_list_file_is_named(tmp_path):
+    write_voc(tmp_path, "2007", "val", {"a": (voc_xml("a.jpg", [("cat", (1, 1, 5, 5), 0)]), (20, 20))})
+    list_path = tmp_path / "VOC2007" / "ImageSets" / "Main" / "val.txt"
+    list_path.write_text("\n  \n")
+    with pytest.raises(DataError, match=rf"^{list_path} lists no images \(the file is empty\)"):
+        VOCDataset(tmp_path, "2007", "val")
+
+
+def test_a_year_given_twice_is_refused(devkit):
+    with pytest.raises(ValueError, match=r"year 2007 is given twice in '2007\+2007'"):
+        VOCDataset(devkit, "2007+2007", "trainval")
+    with pytest.raises(ValueError, match="has an empty part"):
+        VOCDataset(devkit, "2007+", "trainval")
+    with pytest.raises(TypeError, match="year must be a string"):
+        VOCDataset(devkit, ["2007"], "trainval")
+
+
+def test_an_image_listed_twice_is_refused_or_skipped(tmp_path):
+    write_voc(tmp_path, "2007", "val", {"a": (voc_xml("a.jpg", [("cat", (1, 1, 5, 5), 0)]), (20, 20)),
+                                        "b": (voc_xml("b.jpg", [("dog", (1, 1, 5, 5), 0)]), (20, 20))})
+    list_path = tmp_path / "VOC2007" / "ImageSets" / "Main" / "val.txt"
+    list_path.write_text("a\nb\na\n")
+    with pytest.raises(DataError, match=rf"^{list_path}, line 3: image id 'a' is listed twice "
+                                        rf"\(first at {list_path}, line 1\)"):
+        VOCDataset(tmp_path, "2007", "val")
+    with pytest.warns(UserWarning, match="skipped 1 bad sample"):
+        dataset = VOCDataset(tmp_path, "2007", "val", skip_bad=True)
+    assert [dataset[i].image_id for i in range(len(dataset))] == ["a", "b"]
+    assert dataset.skipped[0][0] == "a" and "listed twice" in dataset.skipped[0][1]
+
+
+def test_byte_order_marks_do_not_break_reading(tmp_path):
+    xml = voc_xml("a.jpg", [("cat", (1, 1, 5, 5), 0)])
+    write_voc(tmp_path, "2007", "val", {"a": (xml, (20, 20)), "b": (xml.replace("a.jpg", "b.jpg"), (20, 20)),
+                                        "c": (xml.replace("a.jpg", "c.jpg"), (20, 20))})
+    base = tmp_path / "VOC2007"
+    bom = b"\xef\xbb\xbf"
+    (base / "Annotations" / "a.xml").write_bytes(bom + b'<?xml version="1.0" encoding="utf-8"?>\n' + xml.encode())
+    (base / "Annotations" / "b.xml").write_bytes(bom + bom + b"\n" + xml.replace("a.jpg", "b.jpg").encode())
+    (base / "Annotations" / "c.xml").write_bytes(xml.replace("a.jpg", "c.jpg").encode("utf-16"))  # its own BOM
+    (base / "ImageSets" / "Main" / "val.txt").write_bytes(bom + b"a\r\nb\r\n" + bom + b"c\r\n")  # joined lists
+    dataset = VOCDataset(tmp_path, "2007", "val")
+    assert [dataset[i].image_id for i in range(3)] == ["a", "b", "c"]
+    for i in range(3):
+        np.testing.assert_array_equal(dataset[i].boxes, [[0, 0, 5, 5]])
+
+
+FIELD_CASES = {
+    "size_text": (voc_xml("size_text.jpg", [("cat", (1, 1, 5, 5), 0)], size=("wide", 30)),
+                  r"size_text\.xml: <size><width> is 'wide', not a whole number of pixels"),
+    "size_negative": (voc_xml("size_negative.jpg", [("cat", (1, 1, 5, 5), 0)], size=(40, -30)),
+                      r"<size><height> is '-30', not a whole number of pixels in 0\.\.1000000"),
+    "size_fraction": (voc_xml("size_fraction.jpg", [("cat", (1, 1, 5, 5), 0)], size=(40.5, 30)),
+                      r"<size><width> is '40\.5'"),
+    "size_huge": (voc_xml("size_huge.jpg", [("cat", (1, 1, 5, 5), 0)], size=("1e400", 30)),
+                  r"<size><width> is '1e400'"),
+    "difficult_two": (voc_xml("difficult_two.jpg", [("cat", (1, 1, 5, 5), 2)]),
+                      r"object 0 'cat': <difficult> is '2', not 0 or 1"),
+    "difficult_word": (voc_xml("difficult_word.jpg", [("cat", (1, 1, 5, 5), "yes")]),
+                       r"object 0 'cat': <difficult> is 'yes', not 0 or 1"),
+    "coordinate_nan": (voc_xml("coordinate_nan.jpg", [("cat", (1, "nan", 5, 5), 0)]),
+                       r"object 0 'cat': <ymin> is 'nan', not a finite number"),
+    "coordinate_inf": (voc_xml("coordinate_inf.jpg", [("cat", (1, 1, "1e400", 5), 0)]),
+                       r"object 0 'cat': <xmax> is '1e400', not a finite number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FIELD_CASES))
+def test_every_field_is_checked(tmp_path, case):
+    xml, message = FIELD_CASES[case]
+    write_voc(tmp_path, "2007", "val", {case: (xml, (40, 30))})
+    for check_images in (True, False):
+        with pytest.raises(DataError, match=message):
+            VOCDataset(tmp_path, "2007", "val", check_images=check_images)
+
+
+def test_a_dropped_difficult_object_is_still_checked(tmp_path):
+    write_voc(tmp_path, "2007", "val", {"a": (voc_xml("a.jpg", [("cat", (1, 1, "x", 5), 1)]), (40, 30))})
+    with pytest.raises(DataError, match="<xmax> is 'x', not a number"):
+        VOCDataset(tmp_path, "2007", "val", keep_difficult=False)
+
+
+def test_without_image_check_boxes_meet_the_xml_size(tmp_path):
+    write_voc(tmp_path, "2007", "val", {"a": (voc_xml("a.jpg", [("cat", (1, 1, 45, 5), 0)], size=(40, 30)),
+                                              (60, 30))})
+    with pytest.raises(DataError, match=r"a\.xml, object 0 'cat' \(size from <size>\): box .* outside the 40 x 30"):
+        VOCDataset(tmp_path, "2007", "val", check_images=False)
+    # no size in the XML (or 0, which some tools write): checked when the picture is read
+    write_voc(tmp_path, "2007", "train", {"b": (voc_xml("b.jpg", [("cat", (1, 1, 45, 5), 0)], size=(0, 0)),
+                                                (40, 30))})
+    lazy = VOCDataset(tmp_path, "2007", "train", check_images=False)
+    with pytest.raises(DataError, match=r"b\.xml, object 0 'cat': box .* outside the 40 x 30 image"):
+        lazy[0]
+
+
+def test_folders_where_files_belong(tmp_path):
+    write_voc(tmp_path, "2007", "val", {"a": (voc_xml("a.jpg", [("cat", (1, 1, 5, 5), 0)]), (20, 20))})
+    (tmp_path / "VOC2007" / "Annotations" / "a.xml").unlink()
+    (tmp_path / "VOC2007" / "Annotations" / "a.xml").mkdir()
+    with pytest.raises(DataError, match=r"a\.xml is a folder, not an annotation file"):
+        VOCDataset(tmp_path, "2007", "val")
+    write_voc(tmp_path, "2007", "train", {"b": (voc_xml("b.jpg", [("cat", (1, 1, 5, 5), 0)]), None)})
+    (tmp_path / "VOC2007" / "JPEGImages" / "b.jpg").mkdir()
+    with pytest.raises(DataError, match=r"b\.jpg is a folder, not an image file"):
+        VOCDataset(tmp_path, "2007", "train")
+
+
+def test_an_image_that_does_not_decode_is_found_on_read(tmp_path):
+    write_voc(tmp_path, "2007", "val", {"cut": (voc_xml("cut.jpg", [("cat", (1, 1, 5, 5), 0)]), None),
+                                        "good": (voc_xml("good.jpg", [("cat", (1, 1, 5, 5), 0)]), (64, 48))})
+    path = tmp_path / "VOC2007" / "JPEGImages" / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:-1500])  # the header is intact, the body is not
+    strict = VOCDataset(tmp_path, "2007", "val")  # indexing reads headers only
+    with pytest.raises(DataError, match=r"cut\.jpg: image file cannot be decoded"):
+        strict[0]
+    with pytest.raises(DataError, match=r"cut\.jpg: image file cannot be decoded"):
+        read_sample(strict, 0)  # not skip_bad: raised
+    lenient = VOCDataset(tmp_path, "2007", "val", skip_bad=True)
+    skipped = {}
+    with pytest.warns(UserWarning, match=r"skipped dataset item 0, it cannot be read: .*cut\.jpg"):
+        assert read_sample(lenient, 0, skipped) is None
+    assert list(skipped) == [0] and "cannot be decoded" in skipped[0]
+    assert read_sample(lenient, 1, skipped).image_id == "good"
+
+
+# --------------------------------------------------------------------------
+# VOC-style folders of any name, classes from the annotations
+# --------------------------------------------------------------------------
+
+def write_folder(folder, images, suffix=".jpg", listed=None):
+    """A VOC-style folder without the VOC<year> level: images {id: (xml, size)}."""
+    for sub in ("Annotations", "JPEGImages"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for image_id, (xml, size) in images.items():
+        (folder / "Annotations" / f"{image_id}.xml").write_text(xml)
+        Image.new("RGB", size, (40, 80, 120)).save(folder / "JPEGImages" / f"{image_id}{suffix}")
+    if listed is not None:
+        (folder / "ImageSets" / "Main").mkdir(parents=True)
+        for split, ids in listed.items():
+            (folder / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
+    return folder
+
+
+def test_a_voc_style_folder_of_any_name(tmp_path):
+    folder = write_folder(tmp_path / "my labelled pictures", {
+        "zebra_01": (voc_xml("zebra_01.png", [("zebra", (1, 1, 10, 10), 0)]), (20, 20)),
+        "apple_02": (voc_xml("apple_02", [("apple", (2, 2, 8, 9), 1), ("zebra", (5, 5, 15, 15), 0)]), (16, 16)),
+    }, suffix=".png", listed={"train": ["zebra_01"]})
+    (folder / "Annotations" / "._apple_02.xml").write_bytes(b"\x00\x05\x16\x07")  # macOS litter: ignored
+    names = voc_class_names(folder)
+    assert names == ["apple", "zebra"]
+    everything = VOCDataset(folder, year=None, split="all", class_names=names)
+    assert [everything[i].image_id for i in range(len(everything))] == ["apple_02", "zebra_01"]  # sorted
+    sample = everything[0]
+    assert sample.path.endswith("JPEGImages/apple_02.png")  # <filename> without suffix: found as .png
+    assert sample.labels.tolist() == [1, 2] and sample.difficult.tolist() == [True, False]
+    np.testing.assert_array_equal(sample.boxes, [[1, 1, 8, 9], [4, 4, 15, 15]])
+    assert everything[1].path.endswith("zebra_01.png")
+    listed = VOCDataset(folder, year="", split="train", class_names=names)
+    assert len(listed) == 1 and listed[0].image_id == "zebra_01"
+    assert voc_class_names(folder, split="train") == ["zebra"]
+    with pytest.raises(DataError, match=r"unknown class name"):
+        VOCDataset(folder, year=None, split="all")  # the VOC classes by default
+
+
+def test_image_files_are_found_as_people_name_them(tmp_path):
+    folder = write_folder(tmp_path / "data", {
+        "a": (voc_xml("A.JPG", [("cat", (1, 1, 5, 5), 0)]), (20, 20)),
+        "b": (voc_xml("C:\\Users\\me\\shots\\b.jpg", [("cat", (1, 1, 5, 5), 0)]), (20, 20)),
+    })
+    (folder / "JPEGImages" / "a.jpg").rename(folder / "JPEGImages" / "a.JPG")  # <filename>'s case differs
+    dataset = VOCDataset(folder, None, "all")
+    assert dataset[0].path.endswith("JPEGImages/a.JPG")
+    assert dataset[1].path.endswith("JPEGImages/b.jpg")  # a full Windows path: its last part
+
+
+def test_layout_mistakes_get_a_hint(devkit, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"not a VOC-style folder: .* it holds VOC2007, VOC2012: "
+                                                r"give the year, e.g. year='2007'"):
+        VOCDataset(devkit, year=None, split="all")
+    folder = write_folder(tmp_path / "plain", {"a": (voc_xml("a.jpg", [("cat", (1, 1, 5, 5), 0)]), (20, 20))})
+    with pytest.raises(FileNotFoundError, match=r"VOC2007 not found: .*the folder itself holds Annotations/: "
+                                                r"read it as a VOC-style folder with year=None"):
+        VOCDataset(folder, year="2007", split="all")
+    with pytest.raises(FileNotFoundError, match=r"ImageSets/Main/trainval\.txt not found"):
+        VOCDataset(folder, year=None, split="trainval")
+    with pytest.raises(FileNotFoundError, match="VOC root folder .*nowhere not found"):
+        VOCDataset(tmp_path / "nowhere", "2007")
+    empty = tmp_path / "empty"
+    (empty / "Annotations").mkdir(parents=True)
+    (empty / "JPEGImages").mkdir()
+    with pytest.raises(DataError, match=r"Annotations holds no \.xml annotation files"):
+        VOCDataset(empty, None, "all")
+
+
+def test_everything_skipped_is_an_error(tmp_path):
+    write_voc(tmp_path, "2007", "val", {"a": ("<annotation>", (20, 20))})
+    with pytest.warns(UserWarning), pytest.raises(DataError, match=r"no usable images, all 1 were skipped"):
+        VOCDataset(tmp_path, "2007", "val", skip_bad=True)
+
+
+def test_class_names_are_checked(devkit):
+    with pytest.raises(ValueError, match=r"class_names\[1\] = 'dog' is given twice"):
+        VOCDataset(devkit, "2007", "trainval", class_names=["dog", "dog"])
+    with pytest.raises(TypeError, match="not the string"):
+        VOCDataset(devkit, "2007", "trainval", class_names="dog")

@@ -16,6 +16,15 @@ larger array operations, so the two overlap where it matters. An exception in
 the thread is raised in the consumer, with the thread's traceback and a note
 saying which sample failed; abandoning an iteration (``break``, or dropping
 the iterator) stops the thread.
+
+Bad samples. A dataset built with ``skip_bad=True`` may still fail to read
+an item (a picture whose body does not decode, a box outside the picture's
+real size): ``read_sample`` then returns None instead of raising, and the
+loader puts the next good item of the epoch's order in its place (one not
+already in the batch), so batches stay full and still depend only on
+(seed, epoch, index). Each such item is warned about once and listed in
+``loader.skipped``; an epoch that found new ones ends with a count. Without
+``skip_bad`` the ``DataError`` is raised, its message naming the file.
 """
 
 from __future__ import annotations
@@ -23,13 +32,53 @@ from __future__ import annotations
 import math
 import queue
 import threading
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..matching import match
+from .sample import DataError, Sample
 
 _STOP_POLL_S = 0.05  # how often a blocked worker checks whether the consumer has gone
+
+
+def read_sample(dataset, index: int, skipped: dict | None = None) -> Sample | None:
+    """``dataset[index]``, or None when the dataset skips bad samples and this one fails to read.
+
+    dataset: any dataset; one built with ``skip_bad=True`` (``dataset.skip_bad``)
+             has a ``DataError`` from reading (an undecodable picture, a box
+             outside its real size) turned into None; any other dataset, or any
+             other exception, raises.
+    skipped: a dict index -> reason that records the skipped items: an index
+             already in it returns None without reading again, and a new one
+             is warned about (one line naming the file) and added. None: warn
+             every time.
+
+    The evaluation uses it too: a None item is left out of the scores.
+    """
+    index = int(index)
+    if skipped is not None and index in skipped:
+        return None
+    try:
+        return dataset[index]
+    except DataError as error:
+        if not getattr(dataset, "skip_bad", False):
+            raise
+        reason = str(error)
+    if skipped is not None:
+        skipped[index] = reason
+    warnings.warn(f"skipped dataset item {index}, it cannot be read: {reason}", UserWarning, stacklevel=2)
+    return None
+
+
+def skip_summary(skipped: dict, shown: int = 3) -> str | None:
+    """One line counting the items ``read_sample`` skipped (None when there are none)."""
+    if not skipped:
+        return None
+    first = ", ".join(str(index) for index in sorted(skipped)[:shown])
+    more = ", ..." if len(skipped) > shown else ""
+    return f"skipped {len(skipped)} dataset item(s) that could not be read (items {first}{more})"
 
 
 @dataclass
@@ -43,7 +92,7 @@ class Batch:
     labels:       N arrays (G_i,) int64.
     difficult:    N arrays (G_i,) bool.
     image_ids:    N str.
-    indices:      (N,) int64 dataset indices.
+    indices:      (N,) int64 dataset indices (a stand-in's where an item failed to read).
     """
 
     images: np.ndarray
@@ -78,6 +127,14 @@ class DataLoader:
     prefetch:      batches prepared ahead in a background thread; 0 prepares
                    each batch in the caller's thread (simplest to debug).
     iou_threshold, variances, bipartite: passed to ``minissd.matching.match``.
+    drop_difficult: leave objects flagged difficult out of the training
+                   targets (before the transform and the matching), as SSD's
+                   VOC training does; the dataset keeps them flagged, so the
+                   evaluation still ignores them instead of counting misses.
+
+    ``loader.skipped``: dataset index -> reason, the items of a ``skip_bad``
+    dataset that failed to read and were replaced (see the module docstring);
+    ``loader.skip_summary()`` counts them in one line.
 
     ``for batch in loader`` runs one epoch (the next one each time);
     ``loader.epoch(e)`` iterates a given epoch; ``len(loader)`` is the number
@@ -86,7 +143,7 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size: int, priors, transform, shuffle: bool = True, seed: int = 0,
                  drop_last: bool | None = None, prefetch: int = 2, iou_threshold: float = 0.5,
-                 variances=(0.1, 0.2), bipartite: str = "greedy"):
+                 variances=(0.1, 0.2), bipartite: str = "greedy", drop_difficult: bool = False):
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
         priors = np.asarray(priors)
@@ -103,7 +160,13 @@ class DataLoader:
         self.drop_last = shuffle if drop_last is None else bool(drop_last)
         self.prefetch = int(prefetch)
         self.match_options = dict(iou_threshold=iou_threshold, variances=variances, bipartite=bipartite)
+        self.drop_difficult = bool(drop_difficult)
+        self.skipped: dict[int, str] = {}
         self.next_epoch = 0
+
+    def skip_summary(self) -> str | None:
+        """One line counting the items skipped so far, or None."""
+        return skip_summary(self.skipped)
 
     def __len__(self) -> int:
         count = len(self.dataset) / self.batch_size
@@ -121,34 +184,86 @@ class DataLoader:
         return [order[start:start + self.batch_size] for start in range(0, len(self) * self.batch_size,
                                                                           self.batch_size)]
 
-    def sample_rng(self, epoch: int, index: int) -> np.random.Generator:
-        """The generator that transforms dataset item ``index`` in ``epoch``."""
-        return np.random.default_rng([self.seed, epoch, int(index)])
+    def sample_rng(self, epoch: int, index: int, stands_in_for: int | None = None) -> np.random.Generator:
+        """The generator that transforms dataset item ``index`` in ``epoch`` (when it
+        ``stands_in_for`` an unreadable item, a stream of its own, so its two
+        appearances in the epoch are augmented differently)."""
+        key = [self.seed, epoch, int(index)] if stands_in_for is None else [self.seed, epoch, int(index),
+                                                                            int(stands_in_for)]
+        return np.random.default_rng(key)
 
-    def load_one(self, epoch: int, index: int):
-        """Item ``index`` transformed and matched: (image, loc (P, 4), conf (P,), boxes, labels, difficult, id)."""
+    def _read(self, epoch: int, index: int) -> Sample | None:
+        try:
+            return read_sample(self.dataset, index, self.skipped)
+        except Exception as error:
+            _note(error, epoch, index, None)
+            raise
+
+    def load_one(self, epoch: int, index: int, sample: Sample | None = None, rng=None):
+        """Item ``index`` transformed and matched: (image, loc (P, 4), conf (P,), boxes, labels, difficult, id).
+
+        ``sample``: the item already read (else it is read here); ``rng``: the
+        transform's generator (else ``sample_rng(epoch, index)``).
+        """
         image_id = None
         try:
-            sample = self.dataset[int(index)]
+            if sample is None:
+                sample = self.dataset[int(index)]
             image_id = sample.image_id
-            positions = np.arange(len(sample.boxes))  # (G,) passed as labels: they follow the kept boxes
-            image, boxes, kept = self.transform(sample.image, sample.boxes, positions,
-                                                self.sample_rng(epoch, index))
+            boxes = np.asarray(sample.boxes, dtype=np.float32).reshape(-1, 4)  # (G, 4)
+            labels = np.asarray(sample.labels, dtype=np.int64)  # (G,)
+            difficult = np.asarray(sample.difficult, dtype=bool)  # (G,)
+            if self.drop_difficult and difficult.any():
+                keep = ~difficult  # not targets; the dataset still has them for the evaluation
+                boxes, labels, difficult = boxes[keep], labels[keep], difficult[keep]
+            positions = np.arange(len(boxes))  # (G,) passed as labels: they follow the kept boxes
+            rng = self.sample_rng(epoch, index) if rng is None else rng
+            image, boxes, kept = self.transform(sample.image, boxes, positions, rng)
             kept = np.asarray(kept, dtype=np.int64)
-            labels = np.asarray(sample.labels, dtype=np.int64)[kept]  # (K,)
-            difficult = np.asarray(sample.difficult, dtype=bool)[kept]  # (K,)
+            labels = labels[kept]  # (K,)
+            difficult = difficult[kept]  # (K,)
             boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)  # (K, 4)
             loc, conf = match(boxes, labels, self.priors, **self.match_options)
         except Exception as error:
-            if hasattr(error, "add_note"):  # Python 3.11+
-                image = "" if image_id is None else f" (image {image_id!r})"
-                error.add_note(f"minissd DataLoader: while preparing dataset item {index}{image} of epoch {epoch}")
+            _note(error, epoch, index, image_id)
             raise
         return image, loc, conf, boxes, labels, difficult, image_id
 
+    def _stand_in(self, epoch: int, bad_index: int, taken: set) -> tuple[int, Sample]:
+        """The next readable item after ``bad_index`` in the epoch's order, not in ``taken``
+        (when every readable item is taken, one of those): deterministic, whatever was read before."""
+        order = self.order(epoch)
+        positions = np.flatnonzero(order == bad_index)
+        start = int(positions[0]) if len(positions) else 0
+        after = [int(order[(start + step) % len(order)]) for step in range(1, len(order))]
+        for allow_taken in (False, True):
+            for candidate in after:
+                if candidate in self.skipped or (candidate in taken and not allow_taken):
+                    continue
+                sample = self._read(epoch, candidate)
+                if sample is not None:
+                    return candidate, sample
+        raise DataError(f"DataLoader: no item of the dataset can be read ({self.skip_summary()})")
+
     def make_batch(self, epoch: int, indices) -> Batch:
-        """Prepare one batch from dataset ``indices`` (the same work the background thread does)."""
-        items = [self.load_one(epoch, index) for index in indices]
+        """Prepare one batch from dataset ``indices`` (the same work the background thread does).
+
+        An item that fails to read (a ``skip_bad`` dataset) is replaced by the
+        next good one of the epoch's order; ``Batch.indices`` lists what was used.
+        """
+        indices = [int(index) for index in indices]
+        taken = set(indices)
+        used, items = [], []
+        for index in indices:
+            sample = self._read(epoch, index)
+            rng = None
+            if sample is None:
+                stand_in, sample = self._stand_in(epoch, index, taken)
+                taken.add(stand_in)
+                rng = self.sample_rng(epoch, stand_in, stands_in_for=index)
+                index = stand_in
+            used.append(index)
+            items.append(self.load_one(epoch, index, sample, rng))
         return Batch(
             images=np.stack([item[0] for item in items]).astype(np.float32, copy=False),  # (N, 3, S, S)
             loc_targets=np.stack([item[1] for item in items]),  # (N, P, 4)
@@ -157,7 +272,7 @@ class DataLoader:
             labels=[item[4] for item in items],
             difficult=[item[5] for item in items],
             image_ids=[item[6] for item in items],
-            indices=np.asarray(indices, dtype=np.int64),
+            indices=np.asarray(used, dtype=np.int64),
         )
 
     def epoch(self, epoch: int, start: int = 0):
@@ -168,6 +283,12 @@ class DataLoader:
     def __iter__(self):
         epoch, self.next_epoch = self.next_epoch, self.next_epoch + 1
         return self.epoch(epoch)
+
+
+def _note(error: BaseException, epoch: int, index: int, image_id) -> None:
+    if hasattr(error, "add_note"):  # Python 3.11+
+        image = "" if image_id is None else f" (image {image_id!r})"
+        error.add_note(f"minissd DataLoader: while preparing dataset item {index}{image} of epoch {epoch}")
 
 
 class _WorkerFailed:
@@ -212,6 +333,7 @@ class BatchIterator:
         self.epoch = epoch
         self._batches = loader.batch_indices(epoch)[start:]
         self._position = 0
+        self._skipped_before = len(loader.skipped)
         self._thread = None
         self._stop = threading.Event()
         if loader.prefetch > 0 and self._batches:
@@ -232,6 +354,8 @@ class BatchIterator:
 
     def __next__(self) -> Batch:
         if self._position >= len(self._batches) or self._stop.is_set():
+            if self._position >= len(self._batches) and not self._stop.is_set():
+                self._report_skips()
             self.close()
             raise StopIteration
         if self._thread is None:
@@ -247,6 +371,12 @@ class BatchIterator:
             batch = item
         self._position += 1
         return batch
+
+    def _report_skips(self) -> None:
+        new = len(self.loader.skipped) - self._skipped_before
+        if new > 0:
+            warnings.warn(f"DataLoader epoch {self.epoch}: {new} item(s) could not be read and were replaced; "
+                          f"{self.loader.skip_summary()} (loader.skipped)", UserWarning, stacklevel=3)
 
     def close(self) -> None:
         """Stop the background thread (if any) and wait for it to end."""
