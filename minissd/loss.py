@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import get_array_module
+from .backend import get_array_module, is_cupy_array
+from .validate import as_float_array, check_number, first_true, format_index
 
 
 # --------------------------------------------------------------------------
@@ -77,6 +78,10 @@ def hard_negative_mask(background_loss, positive, neg_pos_ratio: float = 3):
     negatives of highest loss; ties go to the lower index.
     """
     xp = get_array_module(background_loss, positive)
+    neg_pos_ratio = _check_ratio(neg_pos_ratio, "hard_negative_mask")
+    if background_loss.ndim != 2 or tuple(positive.shape) != tuple(background_loss.shape):
+        raise ValueError(f"hard_negative_mask: background_loss and positive must both have shape (N, P); "
+                         f"got {tuple(background_loss.shape)} and {tuple(positive.shape)}")
     num_images, num_priors = background_loss.shape
     # Positives sink to the end of a descending order.
     ranked_loss = xp.where(positive, -xp.inf, background_loss)  # (N, P)
@@ -91,6 +96,7 @@ def hard_negative_mask(background_loss, positive, neg_pos_ratio: float = 3):
 
 def hard_negative_mask_reference(background_loss, positive, neg_pos_ratio: float = 3):
     """Plain-loop oracle of ``hard_negative_mask`` (NumPy only)."""
+    neg_pos_ratio = _check_ratio(neg_pos_ratio, "hard_negative_mask_reference")
     background_loss = np.asarray(background_loss)
     positive = np.asarray(positive)
     mask = np.zeros(positive.shape, dtype=bool)
@@ -129,56 +135,120 @@ class MultiBoxLossResult:
     negative_mask: object
 
 
-def _check_shapes(loc, conf, loc_targets, conf_targets):
+def _check_ratio(neg_pos_ratio, function: str) -> float:
+    return check_number(neg_pos_ratio, "neg_pos_ratio", function, low=0,
+                        rule="hard negatives kept per positive, a finite number >= 0")
+
+
+def _as_targets(conf_targets, function: str, xp):
+    """(N, P) class targets as given: an integer array (lists converted); floats and bools refused."""
+    if not (isinstance(conf_targets, np.ndarray) or is_cupy_array(conf_targets)):
+        try:
+            conf_targets = np.asarray(conf_targets)
+        except (ValueError, TypeError) as error:
+            raise TypeError(f"{function}: conf_targets is not a rectangular array of integers ({error})") from None
+        if xp is not np:
+            conf_targets = xp.asarray(conf_targets)
+    if conf_targets.dtype.kind not in "iu":
+        raise TypeError(
+            f"{function}: conf_targets has dtype {conf_targets.dtype}; class targets must be an integer array "
+            "(0 = background, 1..L-1 = objects), as minissd.matching.match returns them; a float target "
+            "such as 0.9 would count as a positive but be scored as background"
+        )
+    return conf_targets
+
+
+def _check_shapes(loc, conf, loc_targets, conf_targets, function: str = "multibox_loss"):
     if loc.ndim != 3 or loc.shape[-1] != 4:
-        raise ValueError(f"loc must have shape (N, P, 4); got {tuple(loc.shape)}")
+        raise ValueError(f"{function}: loc must have shape (N, P, 4); got {tuple(loc.shape)}")
     if conf.ndim != 3 or conf.shape[:2] != loc.shape[:2] or conf.shape[-1] < 2:
         raise ValueError(
-            f"conf must have shape (N, P, L) with (N, P) = {tuple(loc.shape[:2])} and L >= 2; "
+            f"{function}: conf must have shape (N, P, L) with (N, P) = {tuple(loc.shape[:2])} and L >= 2; "
             f"got {tuple(conf.shape)}"
         )
     if loc_targets.shape != loc.shape:
-        raise ValueError(f"loc_targets must have shape {tuple(loc.shape)}; got {tuple(loc_targets.shape)}")
+        raise ValueError(f"{function}: loc_targets must have shape {tuple(loc.shape)} like loc; "
+                         f"got {tuple(loc_targets.shape)}")
     if conf_targets.shape != loc.shape[:2]:
-        raise ValueError(f"conf_targets must have shape {tuple(loc.shape[:2])}; got {tuple(conf_targets.shape)}")
+        raise ValueError(f"{function}: conf_targets must have shape {tuple(loc.shape[:2])} = (N, P) of loc; "
+                         f"got {tuple(conf_targets.shape)}")
 
 
-def multibox_loss(loc, conf, loc_targets, conf_targets, neg_pos_ratio: float = 3, alpha: float = 1.0):
+def _check_target_range(conf_targets, num_classes: int, function: str):
+    """Every class target in 0..L-1, or a ValueError naming image, default box and value (one host sync)."""
+    index = first_true((conf_targets < 0) | (conf_targets >= num_classes))
+    if index is not None:
+        n, p = index
+        raise ValueError(
+            f"{function}: conf_targets[{format_index(index)}] = {int(conf_targets[index])} (image {n}, default box "
+            f"{p}) is not a class: targets are 0 (background) .. L-1 = {num_classes - 1} for conf's L = {num_classes}"
+        )
+
+
+def multibox_loss(loc, conf, loc_targets, conf_targets, neg_pos_ratio: float = 3, alpha: float = 1.0,
+                  validate: bool | None = None):
     """SSD's loss and its gradients.
 
     loc:          (N, P, 4) predicted offsets.
     conf:         (N, P, L) class logits, class 0 = background.
     loc_targets:  (N, P, 4) encoded matched boxes (``minissd.matching.match``).
-    conf_targets: (N, P) int labels, 0 for background.
-    Returns a ``MultiBoxLossResult``. No host synchronisation happens here.
+    conf_targets: (N, P) integer labels in 0..L-1, 0 for background (an
+                  integer dtype: float targets are refused).
+    neg_pos_ratio: hard negatives per positive, finite and >= 0.  alpha: >= 0.
+    Returns a ``MultiBoxLossResult``.
+
+    Shapes, dtypes and the two numbers are always checked, at no cost.
+    ``validate`` checks that every target is a class 0..L-1 (one host sync);
+    the default, None, checks on the CPU, where it costs nothing, and skips it
+    on a GPU so that a training step never synchronises. Unchecked, an
+    out-of-range target makes the loss NaN (computed on the device), which the
+    training loop's NaN check stops on. Non-finite predictions give a
+    non-finite loss without warnings, for the same check to report.
     """
+    function = "multibox_loss"
     xp = get_array_module(loc, conf, loc_targets, conf_targets)
-    _check_shapes(loc, conf, loc_targets, conf_targets)
+    loc = as_float_array(loc, "loc", function, xp)
+    conf = as_float_array(conf, "conf", function, xp)
+    loc_targets = as_float_array(loc_targets, "loc_targets", function, xp)
+    conf_targets = _as_targets(conf_targets, function, xp)
+    neg_pos_ratio = _check_ratio(neg_pos_ratio, function)
+    alpha = check_number(alpha, "alpha", function, low=0, rule="the weight of the localisation loss")
+    _check_shapes(loc, conf, loc_targets, conf_targets, function)
     num_classes = conf.shape[-1]
     dtype = loc.dtype
+    if validate is None:
+        validate = xp is np
+    if validate:
+        _check_target_range(conf_targets, num_classes, function)
 
-    log_probs = log_softmax(conf)  # (N, P, L)
-    positive = conf_targets > 0  # (N, P)
-    negative = hard_negative_mask(-log_probs[..., 0], positive, neg_pos_ratio)  # (N, P)
-    selected = positive | negative  # (N, P)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf / nan logits: a nan loss, reported by the caller
+        log_probs = log_softmax(conf)  # (N, P, L)
+        positive = conf_targets > 0  # (N, P)
+        negative = hard_negative_mask(-log_probs[..., 0], positive, neg_pos_ratio)  # (N, P)
+        selected = positive | negative  # (N, P)
 
-    num_pos = positive.sum()
-    denom = xp.maximum(num_pos, 1).astype(dtype)  # N, kept at 1 when there are no positives
+        num_pos = positive.sum()
+        denom = xp.maximum(num_pos, 1).astype(dtype)  # N, kept at 1 when there are no positives
 
-    labels = conf_targets.astype(xp.int64)[..., None]  # (N, P, 1)
-    cross_entropy = -xp.take_along_axis(log_probs, labels, axis=-1)[..., 0]  # (N, P)
-    conf_loss = (cross_entropy * selected).sum() / denom
-    # d/dc: (softmax - onehot) on the selected boxes, / N
-    onehot = (xp.arange(num_classes)[None, None, :] == labels).astype(dtype)  # (N, P, L)
-    grad_conf = (xp.exp(log_probs) - onehot) * (selected[..., None] / denom)  # (N, P, L)
+        # clipped so an unchecked bad target cannot index outside the L classes; it poisons the loss below
+        labels = xp.clip(conf_targets, 0, num_classes - 1).astype(xp.int64)[..., None]  # (N, P, 1)
+        cross_entropy = -xp.take_along_axis(log_probs, labels, axis=-1)[..., 0]  # (N, P)
+        conf_loss = (cross_entropy * selected).sum() / denom
+        # d/dc: (softmax - onehot) on the selected boxes, / N
+        onehot = (xp.arange(num_classes)[None, None, :] == labels).astype(dtype)  # (N, P, L)
+        grad_conf = (xp.exp(log_probs) - onehot) * (selected[..., None] / denom)  # (N, P, L)
 
-    diff = loc - loc_targets  # (N, P, 4)
-    loc_loss = (smooth_l1(diff).sum(axis=-1) * positive).sum() / denom
-    # d/dl: smooth_L1'(l - g_hat) on the positives, times alpha / N
-    grad_loc = smooth_l1_grad(diff) * (positive[..., None] * (alpha / denom))  # (N, P, 4)
+        diff = loc - loc_targets  # (N, P, 4)
+        loc_loss = (smooth_l1(diff).sum(axis=-1) * positive).sum() / denom
+        # d/dl: smooth_L1'(l - g_hat) on the positives, times alpha / N
+        grad_loc = smooth_l1_grad(diff) * (positive[..., None] * (alpha / denom))  # (N, P, 4)
+        loss = conf_loss + alpha * loc_loss
+        if not validate:  # no sync: a device-side flag turns the loss into nan if any target is not a class
+            out_of_range = ((conf_targets < 0) | (conf_targets >= num_classes)).any()
+            loss = xp.where(out_of_range, loss * np.nan, loss)
 
     return MultiBoxLossResult(
-        loss=(conf_loss + alpha * loc_loss).astype(dtype),
+        loss=loss.astype(dtype),
         loc_loss=loc_loss.astype(dtype),
         conf_loss=conf_loss.astype(dtype),
         grad_loc=grad_loc.astype(dtype, copy=False),

@@ -24,22 +24,47 @@ import numpy as np
 
 from .backend import get_array_module
 from .boxes import DEFAULT_VARIANCES, check_boxes, cxcywh_to_xyxy, encode, iou
+from .validate import as_float_array, as_integer_labels, check_choice, check_last_axis, check_threshold, \
+    check_variances
 
 BACKGROUND = 0
+LABEL_RULE = "object labels start at 1 (0 is reserved for the background)"
+IOU_RULE = "a default box is positive when its IoU reaches it, so it is a fraction"
+BIPARTITE_CHOICES = ("greedy", "argmax")
 
 
-def _check_labels(gt_labels, count: int, xp):
-    if gt_labels.shape != (count,):
-        raise ValueError(f"gt_labels must have shape ({count},) to go with gt_boxes; got {tuple(gt_labels.shape)}")
-    if count and bool((gt_labels < 1).any()):
-        index = int(xp.argmax(gt_labels < 1))
-        raise ValueError(
-            f"gt_labels[{index}] = {int(gt_labels[index])}: object labels start at 1 "
-            "(0 is reserved for the background)"
-        )
+def _check_labels(gt_labels, count: int, xp, function: str = "match", validate: bool = True):
+    """(G,) labels as int64, each an integer >= 1; floats only when whole numbers."""
+    labels = as_integer_labels(gt_labels, "gt_labels", function, xp, validate=validate,
+                               rule="labels are integers >= 1; 0 is the background")
+    if labels.size == 0:
+        labels = labels.reshape(0)
+    if labels.shape != (count,):
+        raise ValueError(f"{function}: gt_labels must have shape ({count},) to go with gt_boxes; "
+                         f"got {tuple(labels.shape)}")
+    if validate:
+        as_integer_labels(labels, "gt_labels", function, low=1, rule=LABEL_RULE)
+    return labels
 
 
-def match_indices(gt_boxes, priors, iou_threshold: float = 0.5, bipartite: str = "greedy"):
+def _check_priors(priors, function: str, xp, validate: bool):
+    priors = as_float_array(priors, "priors", function, xp)
+    check_last_axis(priors, "priors", function, ndim=2, layout="(P, 4) cxcywh")
+    if validate:
+        check_boxes(priors, "priors", fmt="cxcywh", function=function)
+    return priors
+
+
+def _check_gt_boxes(gt_boxes, function: str, xp, dtype):
+    gt_boxes = as_float_array(gt_boxes, "gt_boxes", function, xp)
+    if gt_boxes.size == 0:  # an image without objects: allow shape (0,) too
+        gt_boxes = gt_boxes.reshape(0, 4).astype(dtype)
+    check_last_axis(gt_boxes, "gt_boxes", function, ndim=2, layout="(G, 4)")
+    return gt_boxes
+
+
+def match_indices(gt_boxes, priors, iou_threshold: float = 0.5, bipartite: str = "greedy",
+                  validate: bool = True):
     """For each default box, the index of its matched ground truth, or -1.
 
     gt_boxes: (G, 4) xyxy, normalised.   priors: (P, 4) cxcywh.
@@ -48,19 +73,28 @@ def match_indices(gt_boxes, priors, iou_threshold: float = 0.5, bipartite: str =
     ``bipartite="greedy"`` is Caffe's true greedy bipartite step; "argmax"
     is the approximation many ports use (each ground truth takes its own best
     default box, ties and collisions resolved by the later ground truth).
+    ``iou_threshold`` is a fraction in [0, 1]. ``validate=False`` skips the
+    checks of the box values (``match`` has made them already).
     """
     xp = get_array_module(gt_boxes, priors)
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold", "match_indices", rule=IOU_RULE)
+    check_choice(bipartite, "bipartite", "match_indices", BIPARTITE_CHOICES)
+    priors = _check_priors(priors, "match_indices", xp, validate)
+    gt_boxes = _check_gt_boxes(gt_boxes, "match_indices", xp, priors.dtype)
+    if validate:
+        check_boxes(gt_boxes, "gt_boxes", function="match_indices")
     num_priors = priors.shape[0]
     num_gt = gt_boxes.shape[0]
     matched = xp.full((num_priors,), -1, dtype=xp.int64)
     if num_gt == 0:
         return matched
-    overlaps = iou(gt_boxes, cxcywh_to_xyxy(priors), validate=False)  # (G, P)
+    overlaps = iou(gt_boxes, cxcywh_to_xyxy(priors, validate=False), validate=False)  # (G, P)
 
-    # 2. threshold step first on a copy: the bipartite matches overwrite it below.
+    # 2. threshold step first on a copy: the bipartite matches overwrite it below. A default box
+    # that touches no ground truth (IoU 0) is never positive, even with iou_threshold = 0.
     best_gt = overlaps.argmax(axis=0)  # (P,)
     best_overlap = overlaps.max(axis=0)  # (P,)
-    matched = xp.where(best_overlap >= iou_threshold, best_gt, -1)
+    matched = xp.where((best_overlap >= iou_threshold) & (best_overlap > 0), best_gt, -1)
 
     # 1. bipartite step: each ground truth claims one default box (IoU > 0).
     if bipartite == "greedy":
@@ -73,13 +107,11 @@ def match_indices(gt_boxes, priors, iou_threshold: float = 0.5, bipartite: str =
             matched[p] = g
             table[g, :] = -1
             table[:, p] = -1
-    elif bipartite == "argmax":
+    else:  # "argmax"
         best_prior = overlaps.argmax(axis=1)  # (G,)
         has_overlap = overlaps.max(axis=1) > 0  # (G,)
         gts = xp.arange(num_gt)[has_overlap]
         matched[best_prior[has_overlap]] = gts
-    else:
-        raise ValueError(f"bipartite must be 'greedy' or 'argmax'; got {bipartite!r}")
     return matched
 
 
@@ -90,48 +122,75 @@ def match(
     iou_threshold: float = 0.5,
     variances=DEFAULT_VARIANCES,
     bipartite: str = "greedy",
+    validate: bool = True,
 ):
     """Training targets for one image, or for a batch given as lists.
 
     gt_boxes:  (G, 4) xyxy normalised ground truth (G may be 0).
-    gt_labels: (G,) ints in 1..L-1.
+    gt_labels: (G,) ints in 1..L-1 (whole-number floats such as 2.0 are
+               accepted; 1.7 is an error, never truncated).
     priors:    (P, 4) cxcywh default boxes.
+    iou_threshold: in [0, 1].
     Returns (loc_targets (P, 4) float, conf_targets (P,) int64): encoded
     offsets of each positive's matched box (zeros for background) and its
     label (0 for background). With lists of per-image arrays, returns
-    (N, P, 4) and (N, P).
+    (N, P, 4) and (N, P). Lists of numbers are accepted as arrays.
+
+    ``validate`` (default) checks boxes, labels and default boxes and names
+    the first bad one; False skips the value checks (shapes, thresholds and
+    dtypes are always checked).
     """
-    if isinstance(gt_boxes, (list, tuple)):
+    if isinstance(gt_boxes, (list, tuple)) and _is_batch(gt_boxes):
         if not isinstance(gt_labels, (list, tuple)) or len(gt_labels) != len(gt_boxes):
-            raise ValueError("batched match needs one gt_labels array per gt_boxes array")
-        return match_batch(gt_boxes, gt_labels, priors, iou_threshold, variances, bipartite)
+            raise ValueError("match: a batch (a list of gt_boxes arrays) needs one gt_labels array per image; "
+                             f"got {len(gt_boxes)} gt_boxes and "
+                             f"{len(gt_labels) if isinstance(gt_labels, (list, tuple)) else type(gt_labels).__name__}")
+        return match_batch(gt_boxes, gt_labels, priors, iou_threshold, variances, bipartite, validate)
     xp = get_array_module(gt_boxes, gt_labels, priors)
-    gt_boxes = xp.asarray(gt_boxes)
-    gt_labels = xp.asarray(gt_labels)
-    if gt_boxes.size == 0:  # an image without objects: allow shape (0,) too
-        gt_boxes = gt_boxes.reshape(0, 4).astype(priors.dtype)
-        gt_labels = gt_labels.reshape(0).astype(xp.int64)
-    if gt_boxes.ndim != 2 or gt_boxes.shape[-1] != 4:
-        raise ValueError(f"gt_boxes must have shape (G, 4); got {tuple(gt_boxes.shape)}")
-    check_boxes(gt_boxes, "gt_boxes")
-    _check_labels(gt_labels, gt_boxes.shape[0], xp)
-    matched = match_indices(gt_boxes, priors, iou_threshold, bipartite)  # (P,)
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold", "match", rule=IOU_RULE)
+    variances = check_variances(variances, "match")
+    check_choice(bipartite, "bipartite", "match", BIPARTITE_CHOICES)
+    priors = _check_priors(priors, "match", xp, validate)
+    gt_boxes = _check_gt_boxes(gt_boxes, "match", xp, priors.dtype)
+    if validate:
+        check_boxes(gt_boxes, "gt_boxes", function="match")
+    gt_labels = _check_labels(gt_labels, gt_boxes.shape[0], xp, "match", validate)
+    matched = match_indices(gt_boxes, priors, iou_threshold, bipartite, validate=False)  # (P,)
     return targets_from_indices(matched, gt_boxes, gt_labels, priors, variances)
+
+
+def _is_batch(values) -> bool:
+    """A list of per-image arrays (a batch), rather than one image's boxes written as a list.
+
+    One image as a list is a list of 4-number rows (or empty); a batch is a
+    list whose entries are arrays, or lists of rows.
+    """
+    if len(values) == 0:
+        return False
+    first = values[0]
+    if hasattr(first, "shape") and hasattr(first, "dtype"):
+        return tuple(first.shape) != (4,)  # an array row of 4 numbers is one image written as a list
+    if isinstance(first, (list, tuple)):
+        return len(first) == 0 or isinstance(first[0], (list, tuple)) or hasattr(first[0], "shape")
+    return False
 
 
 def targets_from_indices(matched, gt_boxes, gt_labels, priors, variances=DEFAULT_VARIANCES):
     """(P,) matched indices -> (loc_targets (P, 4), conf_targets (P,))."""
     xp = get_array_module(matched, gt_boxes, priors)
+    variances = check_variances(variances, "targets_from_indices")
     dtype = priors.dtype
     positive = matched >= 0  # (P,)
     num_priors = priors.shape[0]
     if gt_boxes.shape[0] == 0:
         return xp.zeros((num_priors, 4), dtype=dtype), xp.zeros((num_priors,), dtype=xp.int64)
     safe = xp.where(positive, matched, 0)  # (P,) an index for every prior
-    assigned = gt_boxes[safe].astype(dtype, copy=False)  # (P, 4)
+    # encoded in the finer of the two dtypes, then stored in the priors' dtype: a float64 box too thin
+    # for float32 still has a finite log size ratio
+    assigned = gt_boxes[safe]  # (P, 4)
     # Background rows may point at a zero-size box: give them the prior itself
     # so the log in encode stays finite; they are zeroed right after.
-    assigned = xp.where(positive[:, None], assigned, cxcywh_to_xyxy(priors))
+    assigned = xp.where(positive[:, None], assigned, cxcywh_to_xyxy(priors, validate=False))
     loc = encode(assigned, priors, variances, validate=False)  # (P, 4)
     loc = xp.where(positive[:, None], loc, 0).astype(dtype, copy=False)
     conf = xp.where(positive, xp.asarray(gt_labels)[safe].astype(xp.int64), BACKGROUND)  # (P,)
@@ -139,19 +198,23 @@ def targets_from_indices(matched, gt_boxes, gt_labels, priors, variances=DEFAULT
 
 
 def match_batch(gt_boxes_list, gt_labels_list, priors, iou_threshold=0.5,
-                variances=DEFAULT_VARIANCES, bipartite="greedy"):
+                variances=DEFAULT_VARIANCES, bipartite="greedy", validate: bool = True):
     """``match`` for N images: lists of (G_i, 4) and (G_i,) -> (N, P, 4), (N, P)."""
-    xp = get_array_module(priors)
+    if len(gt_boxes_list) != len(gt_labels_list):
+        raise ValueError(f"match_batch: {len(gt_boxes_list)} gt_boxes arrays but {len(gt_labels_list)} "
+                         "gt_labels arrays; give one of each per image")
+    if not gt_boxes_list:
+        raise ValueError("match_batch: the batch is empty; give at least one image")
+    xp = get_array_module(priors, *gt_boxes_list)
     locs, confs = [], []
     for index, (boxes, labels) in enumerate(zip(gt_boxes_list, gt_labels_list)):
         try:
-            loc, conf = match(boxes, labels, priors, iou_threshold, variances, bipartite)
-        except ValueError as error:
-            raise ValueError(f"image {index} of the batch: {error}") from None
+            loc, conf = match(boxes, labels, priors, iou_threshold, variances, bipartite, validate)
+        except (ValueError, TypeError) as error:
+            detail = str(error).removeprefix("match: ")
+            raise type(error)(f"match_batch: image {index} of the batch: {detail}") from None
         locs.append(loc)
         confs.append(conf)
-    if not locs:
-        raise ValueError("match_batch needs at least one image")
     return xp.stack(locs), xp.stack(confs)
 
 
@@ -196,7 +259,7 @@ def match_reference(gt_boxes, gt_labels, priors, iou_threshold=0.5, variances=DE
         for g in range(len(gt)):
             if table[g][p] > best:
                 best, best_g = table[g][p], g
-        if best_g >= 0 and best >= iou_threshold:
+        if best_g >= 0 and best >= iou_threshold and best > 0:
             matched[p] = best_g
     loc = np.zeros((num_priors, 4))
     conf = np.zeros(num_priors, dtype=np.int64)

@@ -12,7 +12,7 @@ The ground truth of N images is padded to a common count G:
 1. IoU of every ground truth with every default box, (N, G, P); padding rows
    are set to -1 so they never win anything.
 2. Threshold step: every default box takes its best ground truth when that
-   IoU >= ``iou_threshold`` (ties: the lower ground-truth index).
+   IoU >= ``iou_threshold`` and > 0 (ties: the lower ground-truth index).
 3. Greedy bipartite step, G rounds: in each round every image takes its
    best remaining pair (n, g, p) from its flattened (G*P) table - the same
    first maximum ``match_indices`` finds - assigns p to g if that IoU > 0,
@@ -29,62 +29,103 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import get_array_module, to_numpy
+from .backend import get_array_module, is_cupy_array, to_numpy
 from .boxes import DEFAULT_VARIANCES, check_boxes, cxcywh_to_xyxy, encode, iou_batched
-from .matching import BACKGROUND
+from .matching import BACKGROUND, IOU_RULE, LABEL_RULE
+from .validate import as_float_array, as_integer_labels, check_last_axis, check_threshold, check_variances
 
 
 def pad_ground_truth(boxes_list, labels_list, max_boxes: int | None = None, dtype=np.float32):
     """Per-image lists -> padded host arrays for ``match_batch_device``.
 
-    boxes_list: N arrays (G_n, 4) xyxy normalised.  labels_list: N arrays (G_n,).
+    boxes_list: N arrays (G_n, 4) xyxy normalised (or lists of rows; an empty
+    image may be (0,) or []).  labels_list: N arrays (G_n,) of integers >= 1
+    (whole-number floats accepted, 1.7 refused).
     Returns (gt_boxes (N, G, 4) ``dtype``, gt_labels (N, G) int64, valid (N, G) bool),
     G = ``max_boxes`` or the largest G_n; padding is zeros and valid False.
+    Every box and label is checked here, on the host, naming image and box.
     """
+    function = "pad_ground_truth"
+    for name, values in (("boxes_list", boxes_list), ("labels_list", labels_list)):
+        if not isinstance(values, (list, tuple)):  # one padded array is not a list of images
+            raise TypeError(f"{function}: {name} must be a list or tuple with one array per image; "
+                            f"got {type(values).__name__}")
     if len(boxes_list) != len(labels_list):
-        raise ValueError(f"pad_ground_truth needs one labels array per boxes array; "
+        raise ValueError(f"{function} needs one labels array per boxes array; "
                          f"got {len(boxes_list)} and {len(labels_list)}")
-    boxes_list = [np.asarray(to_numpy(b), dtype=dtype).reshape(-1, 4) for b in boxes_list]
-    labels_list = [np.asarray(to_numpy(l)).reshape(-1) for l in labels_list]
-    counts = [len(b) for b in boxes_list]
-    for n, (count, labels) in enumerate(zip(counts, labels_list)):
-        if len(labels) != count:
-            raise ValueError(f"image {n}: {count} boxes but {len(labels)} labels")
-    size = max(counts, default=0) if max_boxes is None else int(max_boxes)
+    boxes_host, labels_host = [], []
+    for n, (boxes, labels) in enumerate(zip(boxes_list, labels_list)):
+        boxes = as_float_array(to_numpy(boxes) if is_cupy_array(boxes) else boxes, f"boxes_list[{n}]", function)
+        boxes = np.asarray(boxes, dtype=dtype)
+        if boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        check_last_axis(boxes, f"boxes_list[{n}]", function, ndim=2, layout="(G, 4)")
+        check_boxes(boxes, f"boxes_list[{n}]", function=function)
+        labels = as_integer_labels(to_numpy(labels) if is_cupy_array(labels) else labels, f"labels_list[{n}]",
+                                   function, low=1, rule=LABEL_RULE)
+        labels = labels.reshape(-1) if labels.size == 0 or labels.ndim == 0 else labels
+        if labels.shape != (len(boxes),):
+            raise ValueError(f"{function}: image {n}: {len(boxes)} boxes but {labels.size} labels "
+                             f"(labels_list[{n}] has shape {tuple(labels.shape)})")
+        boxes_host.append(boxes)
+        labels_host.append(labels)
+    counts = [len(b) for b in boxes_host]
+    if max_boxes is None:
+        size = max(counts, default=0)
+    else:
+        if isinstance(max_boxes, bool) or not isinstance(max_boxes, (int, np.integer)) or max_boxes < 0:
+            raise ValueError(f"{function}: max_boxes = {max_boxes!r} must be an integer >= 0")
+        size = int(max_boxes)
     if counts and max(counts) > size:
         n = int(np.argmax(counts))
-        raise ValueError(f"image {n} has {counts[n]} ground-truth boxes, more than max_boxes = {size}")
+        raise ValueError(f"{function}: image {n} has {counts[n]} ground-truth boxes, more than max_boxes = {size}")
     gt_boxes = np.zeros((len(counts), size, 4), dtype=dtype)
     gt_labels = np.zeros((len(counts), size), dtype=np.int64)
     valid = np.zeros((len(counts), size), dtype=bool)
-    for n, (boxes, labels) in enumerate(zip(boxes_list, labels_list)):  # host-side packing
+    for n, (boxes, labels) in enumerate(zip(boxes_host, labels_host)):  # host-side packing
         gt_boxes[n, :len(boxes)] = boxes
         gt_labels[n, :len(boxes)] = labels
         valid[n, :len(boxes)] = True
     return gt_boxes, gt_labels, valid
 
 
-def _check_padded(gt_boxes, gt_labels, valid, priors, validate: bool, xp):
+def _check_padded(gt_boxes, gt_labels, valid, priors, validate: bool, xp, function: str):
+    """Shapes and dtypes always (no host sync); values of the valid entries when ``validate``.
+
+    Returns (gt_boxes, gt_labels as int64 or None, priors), lists converted.
+    """
+    gt_boxes = as_float_array(gt_boxes, "gt_boxes", function, xp)
+    priors = as_float_array(priors, "priors", function, xp)
     if gt_boxes.ndim != 3 or gt_boxes.shape[-1] != 4:
-        raise ValueError(f"gt_boxes must have shape (N, G, 4); got {tuple(gt_boxes.shape)}")
+        raise ValueError(f"{function}: gt_boxes must have shape (N, G, 4); got {tuple(gt_boxes.shape)}")
     expected = tuple(gt_boxes.shape[:2])
+    if valid is None:
+        raise TypeError(f"{function}: valid is None; expected a bool mask (N, G) = {expected}")
+    valid = xp.asarray(valid) if isinstance(valid, (list, tuple)) else valid
     for name, array in (("gt_labels", gt_labels), ("valid", valid)):
-        if array is not None and tuple(array.shape) != expected:
-            raise ValueError(f"{name} must have shape (N, G) = {expected} to go with gt_boxes; "
+        if array is not None and hasattr(array, "shape") and tuple(array.shape) != expected:
+            raise ValueError(f"{function}: {name} must have shape (N, G) = {expected} to go with gt_boxes; "
                              f"got {tuple(array.shape)}")
     if valid.dtype != bool:
-        raise ValueError(f"valid must be a bool mask (N, G); got dtype {valid.dtype}")
-    if priors.ndim != 2 or priors.shape[-1] != 4:
-        raise ValueError(f"priors must have shape (P, 4); got {tuple(priors.shape)}")
-    if not validate or valid.size == 0:
-        return
-    check_boxes(xp.where(valid[..., None], gt_boxes, 0), "gt_boxes")  # padding is not checked
+        raise ValueError(f"{function}: valid must be a bool mask (N, G); got dtype {valid.dtype}")
+    check_last_axis(priors, "priors", function, ndim=2, layout="(P, 4) cxcywh")
     if gt_labels is not None:
-        bad = valid & (gt_labels < 1)  # (N, G)
-        if bool(bad.any()):
-            n, g = (int(i) for i in np.unravel_index(int(xp.argmax(bad.reshape(-1))), bad.shape))
-            raise ValueError(f"gt_labels[{n}, {g}] = {int(gt_labels[n, g])} (image {n}, box {g}): "
-                             "object labels start at 1 (0 is reserved for the background)")
+        gt_labels = as_integer_labels(gt_labels, "gt_labels", function, xp, mask=valid, validate=validate,
+                                      index_names=("image", "box"),
+                                      rule="labels are integers >= 1; 0 is the background")
+        if tuple(gt_labels.shape) != expected:
+            raise ValueError(f"{function}: gt_labels must have shape (N, G) = {expected} to go with gt_boxes; "
+                             f"got {tuple(gt_labels.shape)}")
+    if not validate:
+        return gt_boxes, gt_labels, valid, priors
+    check_boxes(priors, "priors", fmt="cxcywh", function=function)
+    if valid.size == 0:
+        return gt_boxes, gt_labels, valid, priors
+    check_boxes(xp.where(valid[..., None], gt_boxes, 0), "gt_boxes", function=function)  # padding is not checked
+    if gt_labels is not None:
+        as_integer_labels(gt_labels, "gt_labels", function, low=1, mask=valid, index_names=("image", "box"),
+                          rule=LABEL_RULE)
+    return gt_boxes, gt_labels, valid, priors
 
 
 def match_indices_batch_device(gt_boxes, valid, priors, iou_threshold: float = 0.5, validate: bool = True):
@@ -96,17 +137,20 @@ def match_indices_batch_device(gt_boxes, valid, priors, iou_threshold: float = 0
     the only host sync.
     """
     xp = get_array_module(gt_boxes, valid, priors)
-    _check_padded(gt_boxes, None, valid, priors, validate, xp)
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold", "match_indices_batch_device", rule=IOU_RULE)
+    gt_boxes, _, valid, priors = _check_padded(gt_boxes, None, valid, priors, validate, xp,
+                                               "match_indices_batch_device")
     num_images, num_gt = valid.shape
     num_priors = priors.shape[0]
     if num_gt == 0:
         return xp.full((num_images, num_priors), -1, dtype=xp.int64)
-    overlaps = iou_batched(gt_boxes, cxcywh_to_xyxy(priors))  # (N, G, P)
+    overlaps = iou_batched(gt_boxes, cxcywh_to_xyxy(priors, validate=False))  # (N, G, P)
     overlaps = xp.where(valid[:, :, None], overlaps, -1)  # padding never matches
 
     # 2. threshold step first: the bipartite matches overwrite it below
     best_gt = overlaps.argmax(axis=1)  # (N, P)
-    matched = xp.where(overlaps.max(axis=1) >= iou_threshold, best_gt, -1).astype(xp.int64)  # (N, P)
+    best_overlap = overlaps.max(axis=1)  # (N, P); IoU 0 never makes a positive, even at threshold 0
+    matched = xp.where((best_overlap >= iou_threshold) & (best_overlap > 0), best_gt, -1).astype(xp.int64)
 
     # 3. greedy bipartite step, one round per ground-truth slot, all images at once
     table = overlaps.reshape(num_images, num_gt * num_priors).copy()  # (N, G*P), entry g*P + p
@@ -138,9 +182,9 @@ def targets_from_indices_batch(matched, gt_boxes, gt_labels, priors, variances=D
     positive = matched >= 0  # (N, P)
     safe = xp.where(positive, matched, 0)  # (N, P) an index for every default box
     index = xp.broadcast_to(safe[..., None], (num_images, num_priors, 4))  # (N, P, 4)
-    assigned = xp.take_along_axis(gt_boxes, index, axis=1).astype(dtype, copy=False)  # (N, P, 4)
+    assigned = xp.take_along_axis(gt_boxes, index, axis=1)  # (N, P, 4), encoded in the finer dtype as in match
     # background rows get the default box itself, so encode's log stays finite; zeroed below
-    assigned = xp.where(positive[..., None], assigned, cxcywh_to_xyxy(priors))
+    assigned = xp.where(positive[..., None], assigned, cxcywh_to_xyxy(priors, validate=False))
     loc = encode(assigned, priors, variances, validate=False)  # (N, P, 4)
     loc = xp.where(positive[..., None], loc, 0).astype(dtype, copy=False)
     labels = xp.take_along_axis(gt_labels, safe, axis=1).astype(xp.int64)  # (N, P)
@@ -155,10 +199,16 @@ def match_batch_device(gt_boxes, gt_labels, valid, priors, iou_threshold: float 
     valid: (N, G) bool.  priors: (P, 4) cxcywh.
     Returns (loc_targets (N, P, 4), conf_targets (N, P) int64), image n equal
     to ``match(gt_boxes[n][valid[n]], gt_labels[n][valid[n]], priors)``.
-    ``validate=True`` checks the valid boxes and labels (host syncs, and errors
-    that name the image and the box); a training step passes False.
+    ``validate=True`` checks the valid boxes and labels and the default boxes
+    (host syncs, and errors that name the image and the box); a training step
+    passes False. Always checked, at no sync: shapes, dtypes, ``iou_threshold``
+    in [0, 1], the variances. Labels must have an integer dtype with
+    validate=False (telling 2.0 from 2.2 needs a look at the values).
     """
     xp = get_array_module(gt_boxes, gt_labels, valid, priors)
-    _check_padded(gt_boxes, gt_labels, valid, priors, validate, xp)
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold", "match_batch_device", rule=IOU_RULE)
+    variances = check_variances(variances, "match_batch_device")
+    gt_boxes, gt_labels, valid, priors = _check_padded(gt_boxes, gt_labels, valid, priors, validate, xp,
+                                                       "match_batch_device")
     matched = match_indices_batch_device(gt_boxes, valid, priors, iou_threshold, validate=False)  # (N, P)
     return targets_from_indices_batch(matched, gt_boxes, gt_labels, priors, variances)

@@ -10,7 +10,8 @@ result comes from array operations over all (image, class) groups together:
    scores (N, L-1, P) for the object classes;
 2. per group (image n, class c): the K = min(top_k, P) best scores, a stable
    descending sort (ties keep the lower default-box index first, as in
-   ``postprocess``); a candidate is valid when its score > ``score_threshold``;
+   ``postprocess``); a candidate is valid when its score > ``score_threshold``
+   (a score at or below the threshold is removed, the rule of ``minissd.nms``);
 3. the IoU of every pair of a group's candidates, (G, K, K) with G = N (L-1),
    and the suppression mask  S[g, i, j] = IoU >= ``iou_threshold``;
 4. the greedy scan in bitmask style: walking the K positions in score order,
@@ -28,7 +29,10 @@ included (tests/test_nms_batched.py compares them on many random inputs).
 
 ``postprocess_padded`` returns fixed-shape arrays and stays on the device;
 ``postprocess_batched`` splits them into ``postprocess``'s list of per-image
-tuples after one host transfer of the per-image counts.
+tuples after one host transfer of the per-image counts. Both check their
+arguments as ``postprocess`` does (``minissd.nms.check_detection_inputs``);
+the finiteness check of the network's outputs is one host sync, which the
+sync-free ``postprocess_padded(trim=False)`` leaves out unless asked.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import numpy as np
 from .backend import get_array_module, to_numpy
 from .boxes import DEFAULT_VARIANCES, decode, iou_batched
 from .loss import softmax
+from .nms import IOU_RULE, NOT_USED, check_detection_inputs
+from .validate import as_float_array, check_threshold
 
 # Bytes of one float (G, K, K) IoU temporary per chunk of groups. On the CPU
 # a few groups at a time stay in cache (measured on SSD300-sized outputs: 0.23 s
@@ -85,6 +91,7 @@ def suppression_masks(boxes, iou_threshold: float):
     of a chunk is a temporary, only the boolean mask is kept.
     """
     xp = get_array_module(boxes)
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold", "suppression_masks", rule=IOU_RULE)
     groups, k = boxes.shape[:2]
     suppress = xp.empty((groups, k, k), dtype=bool)  # (G, K, K)
     budget = CHUNK_BYTES.get(xp.__name__, CHUNK_BYTES["numpy"])
@@ -124,13 +131,6 @@ def top_candidates(scores, k: int, method: str | None = None):
     return xp.take_along_axis(picked, best, axis=-1).reshape(scores.shape[:-1] + (k,))  # (..., k)
 
 
-def _check_outputs(loc, conf, priors):
-    if loc.ndim != 3 or conf.ndim != 3 or loc.shape[:2] != conf.shape[:2] or loc.shape[-1] != 4:
-        raise ValueError(f"loc (N, P, 4) and conf (N, P, L) must agree; got {tuple(loc.shape)} and {tuple(conf.shape)}")
-    if priors.shape != (loc.shape[1], 4):
-        raise ValueError(f"priors must have shape ({loc.shape[1]}, 4); got {tuple(priors.shape)}")
-
-
 def select_candidates(loc, conf, priors, score_threshold: float = 0.01, top_k: int = 400,
                       variances=DEFAULT_VARIANCES, clip: bool = True, trim: bool = True):
     """Steps 1-2: every group's best ``top_k`` candidates, best first.
@@ -141,11 +141,15 @@ def select_candidates(loc, conf, priors, score_threshold: float = 0.01, top_k: i
     by default-box index); valid marks scores > ``score_threshold``.
     ``trim`` cuts K to the largest number of valid candidates of any group
     (one host sync; it makes the K x K step far smaller for a trained network,
-    whose scores mostly fall below the threshold).
+    whose scores mostly fall below the threshold). Shapes and numbers are
+    checked (no host sync); the values are not (``postprocess_padded`` does that).
     """
+    loc, conf, priors, score_threshold, _, top_k, _, variances = check_detection_inputs(
+        loc, conf, priors, score_threshold, NOT_USED, top_k, NOT_USED, variances, "select_candidates",
+        check_values=False)
     xp = get_array_module(loc, conf, priors)
     num_images, num_priors, num_classes = conf.shape
-    boxes_all = decode(loc, priors, variances)  # (N, P, 4)
+    boxes_all = decode(loc, priors, variances, validate=False)  # (N, P, 4)
     if clip:
         boxes_all = xp.clip(boxes_all, 0.0, 1.0)
     scores_all = softmax(conf)[..., 1:].transpose(0, 2, 1)  # (N, L-1, P) object classes only
@@ -164,7 +168,7 @@ def select_candidates(loc, conf, priors, score_threshold: float = 0.01, top_k: i
 
 def postprocess_padded(loc, conf, priors, score_threshold: float = 0.01, iou_threshold: float = 0.45,
                        top_k: int = 400, keep_top_k: int = 200, variances=DEFAULT_VARIANCES,
-                       clip: bool = True, trim: bool = True):
+                       clip: bool = True, trim: bool = True, validate: bool | None = None):
     """``postprocess`` for the whole batch as fixed-shape arrays, without leaving the device.
 
     loc: (N, P, 4) offsets.  conf: (N, P, L) logits, class 0 = background.  priors: (P, 4) cxcywh.
@@ -172,9 +176,23 @@ def postprocess_padded(loc, conf, priors, score_threshold: float = 0.01, iou_thr
     D = min(keep_top_k, (L-1) K): image n's detections are the first counts[n]
     rows, by descending score; the rows after them are padding (label 0,
     score 0, box 0). ``trim`` as in ``select_candidates`` (trim=False: no host sync at all).
+    ``validate``: raise ValueError on a non-finite entry of loc, conf or priors
+    (one host sync); the default, None, follows ``trim``: checked when the
+    call synchronises anyway, left out by the sync-free trim=False. Shapes,
+    thresholds (in [0, 1]) and counts (>= 1) are always checked.
     """
+    check_values = trim if validate is None else bool(validate)
+    return _postprocess_padded(loc, conf, priors, score_threshold, iou_threshold, top_k, keep_top_k, variances,
+                               clip, trim, check_values, "postprocess_padded")
+
+
+def _postprocess_padded(loc, conf, priors, score_threshold, iou_threshold, top_k, keep_top_k, variances,
+                        clip, trim, check_values, function):
+    """``postprocess_padded``'s work; ``function`` names the public caller in error messages."""
+    loc, conf, priors, score_threshold, iou_threshold, top_k, keep_top_k, variances = check_detection_inputs(
+        loc, conf, priors, score_threshold, iou_threshold, top_k, keep_top_k, variances, function,
+        check_values=check_values)
     xp = get_array_module(loc, conf, priors)
-    _check_outputs(loc, conf, priors)
     num_images, num_classes = conf.shape[0], conf.shape[2]
     boxes, scores, valid = select_candidates(loc, conf, priors, score_threshold, top_k, variances, clip, trim)
     k = scores.shape[-1]
@@ -205,12 +223,17 @@ def postprocess_batched(loc, conf, priors, score_threshold: float = 0.01, iou_th
 
     loc: (N, P, 4) offsets.  conf: (N, P, L) logits.  priors: (P, 4) cxcywh.
     Returns a list of N tuples (boxes (D_n, 4) xyxy normalised, scores (D_n,),
-    labels (D_n,) int64 in 1..L-1), by descending score. Two host syncs in
-    all: the trim of ``select_candidates`` and the per-image counts.
+    labels (D_n,) int64 in 1..L-1), by descending score. A non-finite entry
+    of loc, conf or priors is a ValueError naming it, as in ``postprocess``.
+    Three host syncs in all: that finiteness check, the trim of
+    ``select_candidates`` and the per-image counts.
     """
     xp = get_array_module(loc, conf, priors)
-    boxes, scores, labels, counts = postprocess_padded(
-        loc, conf, priors, score_threshold, iou_threshold, top_k, keep_top_k, variances, clip)
+    loc = as_float_array(loc, "loc", "postprocess_batched", xp)  # lists: the dtypes of the empty results below
+    conf = as_float_array(conf, "conf", "postprocess_batched", xp)
+    boxes, scores, labels, counts = _postprocess_padded(
+        loc, conf, priors, score_threshold, iou_threshold, top_k, keep_top_k, variances, clip, True, True,
+        "postprocess_batched")
     results = []
     for n, count in enumerate(to_numpy(counts).tolist()):  # slicing the output, not computing it
         if count == 0:  # the dtypes postprocess gives an image without detections

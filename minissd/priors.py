@@ -21,9 +21,14 @@ Output: (P, 4) cxcywh, normalised to [0, 1], float32, NumPy (models move it).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from .validate import check_number, format_value
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # a Python float: comparing with it never casts to float32
 
 
 def scales(m: int, s_min: float = 0.2, s_max: float = 0.9) -> list[float]:
@@ -32,14 +37,43 @@ def scales(m: int, s_min: float = 0.2, s_max: float = 0.9) -> list[float]:
     >>> [round(s, 2) for s in scales(6)]
     [0.2, 0.34, 0.48, 0.62, 0.76, 0.9]
     """
-    if int(m) != m or m < 1:
-        raise ValueError(f"m must be a positive integer; got {m!r}")
+    m = _positive_integer(m, "m", "scales", "the number of feature maps")
+    s_min = check_number(s_min, "s_min", "scales", rule="a scale is a fraction of the image side")
+    s_max = check_number(s_max, "s_max", "scales", rule="a scale is a fraction of the image side")
     if not 0 < s_min <= s_max:
-        raise ValueError(f"need 0 < s_min <= s_max; got s_min={s_min}, s_max={s_max}")
+        raise ValueError(f"scales: need 0 < s_min <= s_max; got s_min={format_value(s_min)}, "
+                         f"s_max={format_value(s_max)}")
     if m == 1:
         return [float(s_min)]
     step = (s_max - s_min) / (m - 1)
     return [float(s_min + step * (k - 1)) for k in range(1, m + 1)]
+
+
+def _is_positive_integer(value) -> bool:
+    return (not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real) and math.isfinite(value)
+            and value >= 1 and int(value) == value)
+
+
+def _positive_integer(value, name: str, function: str, rule: str) -> int:
+    """An integer >= 1 (3.0 is accepted as 3), or a ValueError naming ``name`` and its value."""
+    if not _is_positive_integer(value):
+        raise ValueError(f"{function}: {name} = {value!r} must be a positive integer ({rule})")
+    return int(value)
+
+
+def _positive(value, name: str, function: str, rule: str) -> float:
+    """A finite number > 0, or a ValueError / TypeError naming ``name`` and its value."""
+    number = check_number(value, name, function, rule=rule)
+    if number <= 0:
+        raise ValueError(f"{function}: {name} = {format_value(number)} must be > 0 ({rule})")
+    return number
+
+
+def _aspect_ratios(aspect_ratios, name: str, function: str) -> tuple[float, ...]:
+    if isinstance(aspect_ratios, (str, bytes)) or not hasattr(aspect_ratios, "__iter__"):
+        raise TypeError(f"{function}: {name} = {aspect_ratios!r} must be a sequence of aspect ratios")
+    return tuple(_positive(a, f"{name}[{i}]", function, "an aspect ratio a = w / h is > 0")
+                 for i, a in enumerate(aspect_ratios))
 
 
 def box_shapes(scale: float, next_scale: float, aspect_ratios=(2, 3)) -> list[tuple[float, float]]:
@@ -48,6 +82,9 @@ def box_shapes(scale: float, next_scale: float, aspect_ratios=(2, 3)) -> list[tu
     [s_k square, s'_k square, then for each a in ``aspect_ratios``: a, 1/a],
     with w = s * sqrt(a), h = s / sqrt(a), s'_k = sqrt(s_k * s_(k+1)).
     """
+    scale = _positive(scale, "scale", "box_shapes", "s_k is a fraction of the image side")
+    next_scale = _positive(next_scale, "next_scale", "box_shapes", "s_(k+1) is a fraction of the image side")
+    aspect_ratios = _aspect_ratios(aspect_ratios, "aspect_ratios", "box_shapes")
     extra = math.sqrt(scale * next_scale)
     shapes = [(scale, scale), (extra, extra)]
     for ratio in aspect_ratios:
@@ -67,11 +104,14 @@ def cell_centres(size: int, step: float | None = None, image_size: int | None = 
 
     Paper:  (i + 0.5) / size.   Caffe / torchvision: (i + 0.5) * step / image_size.
     """
+    size = _positive_integer(size, "size", "cell_centres", "the side |f_k| of the map")
     index = np.arange(size, dtype=np.float64) + 0.5
     if step is None:
         return index / size
     if image_size is None:
-        raise ValueError("the step rule needs image_size")
+        raise ValueError("cell_centres: the step rule needs image_size")
+    step = _positive(step, "step", "cell_centres", "the pixel distance between cell centres")
+    image_size = _positive(image_size, "image_size", "cell_centres", "the input side in pixels")
     return index * step / image_size
 
 
@@ -101,6 +141,12 @@ class PriorConfig:
     description: str = field(default="", compare=False)
 
     def __post_init__(self):
+        where = f"PriorConfig {self.name!r}"
+        for label in ("feature_maps", "min_sizes", "max_sizes", "aspect_ratios") + (
+                ("steps",) if self.steps is not None else ()):
+            values = getattr(self, label)
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+                raise TypeError(f"{where}: {label} = {values!r} must be a sequence, one entry per feature map")
         count = len(self.feature_maps)
         for label, values in (
             ("min_sizes", self.min_sizes),
@@ -109,15 +155,28 @@ class PriorConfig:
         ) + ((("steps", self.steps),) if self.steps is not None else ()):
             if len(values) != count:
                 raise ValueError(
-                    f"PriorConfig {self.name!r}: {label} has {len(values)} entries "
+                    f"{where}: {label} has {len(values)} entries "
                     f"but there are {count} feature maps"
                 )
-        if any(int(f) != f or f < 1 for f in self.feature_maps):
-            raise ValueError(f"PriorConfig {self.name!r}: feature map sizes must be positive integers")
-        if any(s <= 0 for s in self.min_sizes + self.max_sizes):
-            raise ValueError(f"PriorConfig {self.name!r}: sizes must be positive")
+        if not _is_positive_integer(self.image_size):
+            raise ValueError(f"{where}: image_size = {self.image_size!r} must be a positive integer (pixels)")
+        for k, f in enumerate(self.feature_maps):
+            if not _is_positive_integer(f):
+                raise ValueError(f"{where}: feature_maps[{k}] = {f!r}: feature map sizes must be positive integers")
+        for label, values, rule in (
+            ("min_sizes", self.min_sizes, "sizes are fractions of the image side, > 0"),
+            ("max_sizes", self.max_sizes, "sizes are fractions of the image side, > 0"),
+        ) + ((("steps", self.steps, "steps are pixel distances, > 0"),) if self.steps is not None else ()):
+            for k, value in enumerate(values):
+                _positive(value, f"{label}[{k}]", where, rule)
+        for k, ratios in enumerate(self.aspect_ratios):
+            _aspect_ratios(ratios, f"aspect_ratios[{k}]", where)
+            shapes = box_shapes(self.min_sizes[k], self.max_sizes[k], ratios)
+            if max(max(shape) for shape in shapes) > FLOAT32_MAX:
+                raise ValueError(f"{where}: aspect_ratios[{k}] = {tuple(ratios)} with min_sizes[{k}] = "
+                                 f"{self.min_sizes[k]} gives boxes beyond float32 (w = s sqrt(a), h = s / sqrt(a))")
         if self.clip not in (False, True, "corners", "size"):
-            raise ValueError(f"clip must be False, 'corners' or 'size'; got {self.clip!r}")
+            raise ValueError(f"{where}: clip must be False, True, 'corners' or 'size'; got {self.clip!r}")
 
     @property
     def boxes_per_cell(self) -> tuple[int, ...]:
@@ -142,12 +201,22 @@ def paper_config(
     (for m = 6: 0.9 + 0.14 = 1.04). ``aspect_ratios`` defaults to (2, 3) on
     every map, the paper's full set {1, 2, 3, 1/2, 1/3}.
     """
+    if isinstance(feature_maps, (str, bytes)) or not hasattr(feature_maps, "__len__"):
+        raise TypeError(f"paper_config: feature_maps = {feature_maps!r} must be a sequence of map sizes")
+    for k, f in enumerate(feature_maps):
+        if not _is_positive_integer(f):
+            raise ValueError(f"paper_config: feature_maps[{k}] = {f!r}: feature map sizes must be positive integers")
     m = len(feature_maps)
+    if m < 1:
+        raise ValueError("paper_config: feature_maps is empty; give at least one feature map size")
     s = scales(m, s_min, s_max)
     step = (s_max - s_min) / (m - 1) if m > 1 else 0.0
     s_next = s[1:] + [s[-1] + step if m > 1 else s[-1]]
     if aspect_ratios is None:
         aspect_ratios = [(2, 3)] * m
+    if isinstance(aspect_ratios, (str, bytes)) or not hasattr(aspect_ratios, "__len__"):
+        raise TypeError(f"paper_config: aspect_ratios = {aspect_ratios!r} must be one sequence of ratios per map")
+    aspect_ratios = [_aspect_ratios(a, f"aspect_ratios[{k}]", "paper_config") for k, a in enumerate(aspect_ratios)]
     return PriorConfig(
         name=name,
         image_size=image_size,
@@ -165,12 +234,14 @@ _SSD300_MAPS = (38, 19, 10, 5, 3, 1)
 
 
 def _ssd512_sizes() -> tuple[tuple[float, ...], tuple[float, ...]]:
-    # Caffe's ssd_pascal_512.py: ratios 15..90 % in steps of 15, plus 4 % / 10 % for conv4_3.
+    # Caffe's ssd_pascal_512.py: ratios 15..90 % of 512 in steps of 15, and conv4_3 special-cased at
+    # 7 % (min) / 15 % (max): 35.84, 76.8, ..., 460.8 px and 76.8, 153.6, ..., 537.6 px. (4 % / 10 % is
+    # the COCO script's conv4_3, not VOC's.)
     min_ratio, max_ratio, maps = 15, 90, 7
     step = (max_ratio - min_ratio) // (maps - 2)
     ratios = list(range(min_ratio, max_ratio + 1, step))
-    mins = [4.0] + [float(r) for r in ratios]
-    maxs = [10.0] + [float(r + step) for r in ratios]
+    mins = [7.0] + [float(r) for r in ratios]
+    maxs = [15.0] + [float(r + step) for r in ratios]
     return tuple(v / 100 for v in mins), tuple(v / 100 for v in maxs)
 
 
@@ -217,7 +288,7 @@ def _presets() -> dict[str, PriorConfig]:
         max_sizes=maxs512,
         aspect_ratios=((2,), (2, 3), (2, 3), (2, 3), (2, 3), (2,), (2,)),
         steps=(8, 16, 32, 64, 128, 256, 512),
-        description="SSD512 as Caffe's VOC model: sizes 4 %..90 %, pixel steps 8..512",
+        description="SSD512 as Caffe's VOC model: sizes 35.84..460.8 / 76.8..537.6 px, pixel steps 8..512",
     )
     tiny = PriorConfig(
         name="tiny",
@@ -284,6 +355,12 @@ def default_boxes(preset_name_or_config, clip: bool | str | None = None) -> np.n
         corners = np.concatenate([priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2], 1)
         corners = np.clip(corners, 0.0, 1.0)
         priors = np.concatenate([(corners[:, :2] + corners[:, 2:]) / 2, corners[:, 2:] - corners[:, :2]], 1)
+    too_big = ~(np.abs(priors) <= FLOAT32_MAX).all(axis=1)  # (P,) beyond float32 (a ratio like 1e-300)
+    if too_big.any():
+        row = int(np.argmax(too_big))
+        k = next(k for k, rows in enumerate(prior_slices(config)) if rows.start <= row < rows.stop)
+        raise ValueError(f"default_boxes: config {config.name!r} gives default box {row} (feature map {k}) = "
+                         f"{priors[row].tolist()}, beyond float32; check aspect_ratios[{k}] and the sizes")
     return priors.astype(np.float32)
 
 

@@ -1,6 +1,7 @@
 """Box formats, area, IoU and the offset encoding (examples.md section 6)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -95,6 +96,24 @@ def test_encode_rejects_zero_size_ground_truth(xp):
         B.encode(gt, prior)
 
 
+def test_decode_clamps_the_size_exponent_so_huge_offsets_stay_finite(xp):
+    # l_w = 1e4 would be exp(2000): an overflow. Clamped at log(1000 / 16), as torchvision does,
+    # the box is 62.5 times its default box; the centre offsets are not clamped.
+    priors = xp.asarray([[0.5, 0.5, 0.1, 0.2]], dtype=xp.float32)
+    loc = xp.asarray([[[0.0, 0.0, 1e4, -1e4]]], dtype=xp.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "overflow encountered in exp"
+        box = to_numpy(B.decode(loc, priors))[0, 0]
+    assert np.isfinite(box).all()
+    assert B.DECODE_LOG_SIZE_CLAMP == pytest.approx(math.log(1000 / 16))
+    np.testing.assert_allclose(box[2] - box[0], 0.1 * 62.5, rtol=1e-5)  # w = d_w * 1000 / 16
+    assert 0 <= box[3] - box[1] < 1e-30  # a hugely negative l_h shrinks to nothing, without a warning
+    # just below the clamp decode still inverts encode exactly: a box 60 times its default box
+    gt = xp.asarray([[0.0, 0.0, 6.0, 0.2]])
+    wide_prior = xp.asarray([[3.0, 0.1, 0.1, 0.2]])
+    np.testing.assert_allclose(to_numpy(B.decode(B.encode(gt, wide_prior), wide_prior)), to_numpy(gt), atol=1e-9)
+
+
 def test_batched_encode_and_decode_shapes(xp, rng):
     priors = xp.asarray(B.xyxy_to_cxcywh(random_boxes(rng, 6, min_size=0.05)))
     loc = xp.asarray(rng.normal(size=(3, 6, 4)))
@@ -117,10 +136,10 @@ coordinate = st.floats(0, 1, allow_nan=False, width=64)
 
 
 @st.composite
-def box_arrays(draw, min_count=1, max_count=8, positive=False):
+def box_arrays(draw, min_count=1, max_count=8, positive=False, min_size=1e-3):
     count = draw(st.integers(min_count, max_count))
     corners = draw(hnp.arrays(np.float64, (count, 2), elements=coordinate))
-    low = 1e-3 if positive else 0.0
+    low = min_size if positive else 0.0
     sizes = draw(hnp.arrays(np.float64, (count, 2), elements=st.floats(low, 1, width=64)))
     return np.concatenate([corners, corners + sizes], axis=1)
 
@@ -139,8 +158,9 @@ def test_iou_with_itself_is_one(a):
     np.testing.assert_allclose(np.diag(B.iou(a, a)), 1.0, atol=1e-9)
 
 
+# sizes 0.02..1: any two differ by at most 50x, inside decode's 62.5x clamp (test above)
 @settings(max_examples=60, deadline=None)
-@given(box_arrays(positive=True), box_arrays(positive=True))
+@given(box_arrays(positive=True, min_size=0.02), box_arrays(positive=True, min_size=0.02))
 def test_encode_decode_round_trip(gt, prior_corners):
     count = min(len(gt), len(prior_corners))
     gt, priors = gt[:count], B.xyxy_to_cxcywh(prior_corners[:count])

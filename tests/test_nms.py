@@ -58,6 +58,26 @@ def test_higher_score_threshold_or_lower_iou_threshold_removes_more(xp):
     assert loose > tight
 
 
+def test_a_score_at_the_threshold_is_removed_everywhere(xp):
+    # the slides: a box whose score is at or below the threshold goes; only scores above it stay
+    boxes, scores = slides_example()
+    at_07 = {"nms": N.nms(xp.asarray(boxes), xp.asarray(scores), 0.95, score_threshold=0.7),
+             "nms_reference": N.nms_reference(boxes, scores, 0.95, score_threshold=0.7)}
+    for name, keep in at_07.items():
+        assert to_numpy(keep).tolist() == [0, 1], name  # 0.9 and 0.8 stay; 0.7 itself goes
+    steps = N.nms_steps(boxes, scores, 0.95, score_threshold=0.7)
+    assert [reference for reference, _ in steps] == [0, 1]
+    assert len(N.nms(xp.asarray(boxes), xp.asarray(scores), 0.95, score_threshold=0.6)) == 4  # both 0.6 boxes go
+    # postprocess: a class score exactly at the threshold is no detection either
+    priors = xp.asarray([[0.25, 0.5, 0.5, 1.0], [0.75, 0.5, 0.5, 1.0]], dtype=xp.float64)
+    conf = xp.log(xp.asarray([[[0.5, 0.5], [0.75, 0.25]]], dtype=xp.float64))  # class-1 scores 0.5 and 0.25
+    loc = xp.zeros((1, 2, 4), dtype=xp.float64)
+    assert float(N.softmax(conf)[0, 0, 1]) == 0.5
+    for threshold, expected in ((0.25, 1), (0.2, 2), (0.5, 0)):
+        _, kept_scores, _ = N.postprocess(loc, conf, priors, score_threshold=threshold)[0]
+        assert kept_scores.shape == (expected,), threshold
+
+
 def test_empty_input(xp):
     keep = N.nms(xp.zeros((0, 4)), xp.zeros((0,)), 0.5)
     assert keep.shape == (0,)

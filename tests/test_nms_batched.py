@@ -168,8 +168,11 @@ def test_degenerate_shapes(xp):
     assert NB.postprocess_batched(xp.zeros((0, count, 4), dtype=xp.float32),
                                   xp.zeros((0, count, 3), dtype=xp.float32), priors) == []
     nothing = NB.postprocess_batched(xp.zeros((1, count, 4), dtype=xp.float32),
-                                     xp.zeros((1, count, 3), dtype=xp.float32), priors, keep_top_k=0)
-    assert nothing[0][2].shape == (0,) and nothing[0][1].dtype == xp.float32
+                                     xp.zeros((1, count, 3), dtype=xp.float32), priors, score_threshold=0.5)
+    assert nothing[0][2].shape == (0,) and nothing[0][1].dtype == xp.float32  # every score is 1/3
+    with pytest.raises(ValueError, match=r"postprocess_batched: keep_top_k = 0 must be an integer >= 1"):
+        NB.postprocess_batched(xp.zeros((1, count, 4), dtype=xp.float32),
+                               xp.zeros((1, count, 3), dtype=xp.float32), priors, keep_top_k=0)
 
 
 def test_bad_input_names_the_problem(xp):
@@ -179,6 +182,43 @@ def test_bad_input_names_the_problem(xp):
         NB.postprocess_batched(xp.zeros((2, count, 4)), xp.zeros((2, count - 1, 3)), priors)
     with pytest.raises(ValueError, match=rf"priors must have shape \({count}, 4\)"):
         NB.postprocess_batched(xp.zeros((2, count, 4)), xp.zeros((2, count, 3)), priors[:-1])
+
+
+def test_a_score_at_the_threshold_is_removed_as_in_postprocess(xp):
+    # logits on a grid make many class scores exactly equal; take one of them as the threshold
+    rng = np.random.default_rng(7)
+    loc, conf, priors = random_outputs(rng, 2, 120, 4, dtype=np.float64, ties=True)
+    scores = to_numpy(N.softmax(xp.asarray(conf)))[..., 1:]
+    values, counts = np.unique(scores, return_counts=True)
+    threshold = float(values[np.argmax(counts)])  # the most frequent score
+    assert (scores == threshold).sum() > 1  # some scores sit exactly on it
+    args = (xp.asarray(loc), xp.asarray(conf), xp.asarray(priors))
+    expected = N.postprocess(*args, score_threshold=threshold)
+    assert_same_detections(expected, NB.postprocess_batched(*args, score_threshold=threshold), "at the threshold")
+    for _, kept_scores, _ in expected:
+        assert (to_numpy(kept_scores) > threshold).all()
+
+
+def test_non_finite_outputs_are_an_error_naming_the_entry(xp):
+    priors = xp.asarray(default_boxes("tiny"), dtype=xp.float32)
+    count = priors.shape[0]
+    loc = np.zeros((2, count, 4), dtype=np.float32)
+    conf = np.zeros((2, count, 3), dtype=np.float32)
+    loc[0, 17, 2] = np.nan
+    for method in (N.postprocess, NB.postprocess_batched):
+        with pytest.raises(ValueError, match=rf"{method.__name__}: loc\[0, 17, 2\] is nan: the network's output "
+                                             r"is not finite \(broken or diverged weights\)"):
+            method(xp.asarray(loc), xp.asarray(conf), priors)
+    loc[0, 17, 2] = 0
+    conf[1, 3, 0] = -np.inf
+    for method in (N.postprocess, NB.postprocess_batched):
+        with pytest.raises(ValueError, match=rf"{method.__name__}: conf\[1, 3, 0\] is -inf: the network's output"):
+            method(xp.asarray(loc), xp.asarray(conf), priors)
+    # the sync-free padded variant checks only when asked (or when it trims, which syncs anyway)
+    with pytest.raises(ValueError, match=r"postprocess_padded: conf\[1, 3, 0\] is -inf"):
+        NB.postprocess_padded(xp.asarray(loc), xp.asarray(conf), priors)
+    with pytest.raises(ValueError, match=r"postprocess_padded: conf\[1, 3, 0\] is -inf"):
+        NB.postprocess_padded(xp.asarray(loc), xp.asarray(conf), priors, trim=False, validate=True)
 
 
 def test_no_loop_over_images_classes_or_boxes():

@@ -23,6 +23,10 @@ def test_score_threshold_drops_boxes_before_any_step():
     boxes, scores = slides_example()
     steps = N.nms_steps(boxes, scores, iou_threshold=0.5, score_threshold=0.85)
     assert steps == [(0, [])]
+    # a score equal to the threshold takes no part either (at or below: removed, as in nms)
+    steps = N.nms_steps(boxes, scores, iou_threshold=0.5, score_threshold=0.8)
+    assert steps == [(0, [])]
+    assert [r for r, _ in N.nms_steps(boxes, scores, 0.5, score_threshold=0.79)] == [0, 1]
 
 
 def test_references_are_the_kept_boxes_and_every_box_is_accounted_for(rng):
@@ -44,5 +48,5 @@ def test_empty_and_bad_input():
     assert N.nms_steps(np.zeros((0, 4)), np.zeros((0,)), 0.5) == []
     with pytest.raises(ValueError, match=r"scores must have shape \(2,\)"):
         N.nms_steps(np.zeros((2, 4)), np.zeros((3,)), 0.5)
-    with pytest.raises(ValueError, match=r"a\[1\] .* breaks"):
+    with pytest.raises(ValueError, match=r"nms_steps: boxes\[1\] .* breaks"):
         N.nms_steps(np.array([[0, 0, 1, 1], [1, 1, 0, 0]], dtype=float), np.ones(2), 0.5)

@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,14 +126,76 @@ def test_corner_clipping_keeps_boxes_inside_the_image():
 
 
 def test_ssd512_preset_follows_caffe():
+    # Caffe's ssd_pascal_512.py (and ChainerCV's converted SSD512): conv4_3 at 7 % / 15 % of 512, then
+    # 15 % steps; not COCO's 4 % / 10 % for the first map
     config = P.PRESETS["ssd512-voc"]
-    np.testing.assert_allclose(np.array(config.min_sizes) * 512, [20.48, 76.8, 153.6, 230.4, 307.2, 384.0, 460.8])
-    np.testing.assert_allclose(np.array(config.max_sizes) * 512, [51.2, 153.6, 230.4, 307.2, 384.0, 460.8, 537.6])
+    np.testing.assert_allclose(np.array(config.min_sizes) * 512, [35.84, 76.8, 153.6, 230.4, 307.2, 384.0, 460.8],
+                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.array(config.max_sizes) * 512, [76.8, 153.6, 230.4, 307.2, 384.0, 460.8, 537.6],
+                               rtol=0, atol=1e-6)
+    assert config.steps == (8, 16, 32, 64, 128, 256, 512) and config.image_size == 512
+    assert "35.84" in config.description and "4 %" not in config.description
+    # the first map's boxes: 35.84 px square, then sqrt(35.84 * 76.8) px
+    first = P.default_boxes(config)[:4]
+    np.testing.assert_allclose(first[:2, 2] * 512, [35.84, np.sqrt(35.84 * 76.8)], rtol=1e-6)
+
+
+def test_docs_list_every_preset_with_its_sizes():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "default_boxes.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`"): line for line in page.splitlines()
+            if line.startswith("| `")}
+    assert set(P.PRESETS) <= set(rows), sorted(set(P.PRESETS) - set(rows))
+    assert "35.84" in rows["ssd512-voc"] and "537.6" in rows["ssd512-voc"]
+    assert "0.08" in rows["tiny"] and "0.96" in rows["tiny"]
 
 
 def test_tiny_preset_exists():
     config = P.PRESETS["tiny"]
     assert P.default_boxes(config).shape == (config.num_priors, 4)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("aspect_ratios", ((2,), (0,)), r"aspect_ratios\[1\]\[0\] = 0 must be > 0"),
+    ("aspect_ratios", ((2,), (-3,)), r"aspect_ratios\[1\]\[0\] = -3 must be > 0"),
+    ("aspect_ratios", ((float("nan"),), (2,)), r"aspect_ratios\[0\]\[0\] = nan is not finite"),
+    ("min_sizes", (0.1, float("nan")), r"min_sizes\[1\] = nan is not finite"),
+    ("max_sizes", (0.2, float("inf")), r"max_sizes\[1\] = inf is not finite"),
+    ("min_sizes", (0.1, -0.2), r"min_sizes\[1\] = -0.2 must be > 0"),
+    ("steps", (8, 0), r"steps\[1\] = 0 must be > 0"),
+    ("image_size", 0, r"image_size = 0 must be a positive integer"),
+    ("image_size", float("nan"), r"image_size = nan must be a positive integer"),
+    ("feature_maps", (4, 2.5), r"feature_maps\[1\] = 2.5: feature map sizes must be positive integers"),
+])
+def test_prior_config_names_the_bad_field_and_value(field, value, message):
+    fields = dict(name="bad", image_size=64, feature_maps=(4, 2), min_sizes=(0.1, 0.3), max_sizes=(0.3, 0.6),
+                  aspect_ratios=((2,), (2,)), steps=(16, 32))
+    P.PriorConfig(**fields)  # the valid baseline
+    fields[field] = value
+    with pytest.raises(ValueError, match=r"PriorConfig 'bad': " + message):
+        P.PriorConfig(**fields)
+
+
+def test_box_functions_refuse_bad_ratios_sizes_and_image_sizes():
+    with pytest.raises(ValueError, match=r"box_shapes: aspect_ratios\[1\] = 0 must be > 0"):
+        P.box_shapes(0.2, 0.3, (2, 0))  # was a ZeroDivisionError
+    with pytest.raises(ValueError, match=r"box_shapes: aspect_ratios\[0\] = -2 must be > 0"):
+        P.box_shapes(0.2, 0.3, (-2,))  # was "math domain error"
+    with pytest.raises(ValueError, match=r"box_shapes: next_scale = nan is not finite"):
+        P.box_shapes(0.2, float("nan"))
+    with pytest.raises(ValueError, match=r"paper_config: aspect_ratios\[1\]\[0\] = 0 must be > 0"):
+        P.paper_config((4, 2), aspect_ratios=[(2,), (0,)])
+    with pytest.raises(ValueError, match=r"scales: s_max = nan is not finite"):
+        P.paper_config((4, 2), s_max=float("nan"))
+    with pytest.raises(ValueError, match=r"PriorConfig 'paper': image_size = 0 must be a positive integer"):
+        P.paper_config((4, 2), image_size=0)
+    with pytest.raises(ValueError, match=r"scales: m = 2.5 must be a positive integer"):
+        P.scales(2.5)
+    with pytest.raises(ValueError, match=r"cell_centres: image_size = 0 must be > 0"):
+        P.cell_centres(4, step=8, image_size=0)
+    with pytest.raises(ValueError, match=r"cell_centres: step = nan is not finite"):
+        P.cell_centres(4, step=float("nan"), image_size=64)
+    with pytest.raises(ValueError, match=r"cell_centres: size = 0 must be a positive integer"):
+        P.cell_centres(0)
 
 
 def test_unknown_preset_and_bad_config():
