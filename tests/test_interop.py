@@ -1,5 +1,6 @@
-"""torchvision ssd300_vgg16 weights: the name table, import/export, the converter command, errors,
-and (where torch and torchvision are installed) equal outputs and default boxes."""
+"""torchvision ssd300_vgg16 weights: the name table, import/export, the converter (recognising the
+checkpoint, COCO's 91 slots), errors, and (where torch and torchvision are installed) equal outputs
+and default boxes. VGG16 backbones: tests/test_interop_vgg16.py."""
 
 import importlib.util
 import sys
@@ -96,12 +97,75 @@ def test_converter_command_errors_and_help(tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
     np.savez(tmp_path / "other.npz", weight=np.zeros(3))
     assert interop.main([str(tmp_path / "other.npz"), "-o", str(tmp_path / "out.npz")]) == 1
-    assert "not a torchvision ssd300_vgg16 state dict" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "other.npz: not a checkpoint minissd recognises: 1 keys ['weight']; expected a torchvision ssd300_vgg16" in err
+    assert "a torchvision vgg16 ImageNet classifier" in err and "ssd.pytorch's vgg16_reducedfc" in err
     assert not (tmp_path / "out.npz").exists()
     with pytest.raises(SystemExit) as exit_info:
         interop.main(["--help"])
     assert exit_info.value.code == 0
     assert "python -m minissd.interop" in capsys.readouterr().out
+
+
+def test_identify_checkpoint_recognises_a_whole_ssd300(exported, tmp_path):
+    assert interop.identify_checkpoint(exported) == "torchvision-ssd300"
+    assert interop.identify_checkpoint({"model": {f"module.{k}": v for k, v in exported.items()}}) == "torchvision-ssd300"
+    with pytest.raises(ValueError, match=r"not a checkpoint minissd recognises: 7 keys \['a', 'b', 'c', 'd', 'e', '...'\]"):
+        interop.identify_checkpoint({name: np.zeros(1) for name in "abcdefg"})
+    models.tiny_ssd(3, widths=(2,) * 8).save(tmp_path / "mine.npz")
+    with pytest.raises(ValueError, match="mine.npz: this is already a minissd weights file"):
+        interop.convert_checkpoint(tmp_path / "mine.npz", tmp_path / "out.npz")
+
+
+@pytest.fixture(scope="module")
+def exported_npz(exported, tmp_path_factory):
+    source = tmp_path_factory.mktemp("exported") / "state.npz"
+    np.savez(source, **exported)
+    return source
+
+
+@pytest.mark.parametrize("bad", [0, 1, -3, 2.5, True, "21"])
+def test_num_classes_must_count_the_background(tmp_path, exported_npz, bad, capsys):
+    source = exported_npz
+    with pytest.raises(ValueError, match=r"num_classes \(--num-classes\) is .*: it counts the background too "
+                                         r"and must be an integer >= 2"):
+        interop.convert_checkpoint(source, tmp_path / "out.npz", num_classes=bad)
+    if isinstance(bad, int) and not isinstance(bad, bool):
+        assert interop.main([str(source), "-o", str(tmp_path / "out.npz"), "--num-classes", str(bad)]) == 1
+        assert "must be an integer >= 2" in capsys.readouterr().err
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_coco_names_are_the_91_category_id_slots():
+    names = interop.COCO_CATEGORY_NAMES
+    assert len(names) == 91 and names[0] == "background"
+    assert [i for i, name in enumerate(names) if name == "N/A"] == [12, 26, 29, 30, 45, 66, 68, 69, 71, 83]
+    assert len(set(names) - {"background", "N/A"}) == 80
+    assert (names[1], names[11], names[13], names[44], names[72], names[90]) == (
+        "person", "fire hydrant", "stop sign", "bottle", "tv", "toothbrush")
+
+
+@pytest.mark.skipif(not HAS_TORCHVISION, reason="torchvision is optional")
+def test_coco_names_equal_torchvisions():
+    from torchvision.models.detection import SSD300_VGG16_Weights
+
+    theirs = list(SSD300_VGG16_Weights.COCO_V1.meta["categories"])
+    assert theirs[0] == "__background__" and interop.COCO_CATEGORY_NAMES[1:] == theirs[1:]
+
+
+def test_a_91_class_ssd300_gets_coco_names_and_label_space(tmp_path, monkeypatch):
+    """Without torchvision: the names come from minissd.interop.coco_names."""
+    state = interop.export_torchvision_state_dict(models.ssd300(91, preset="ssd300-torchvision", seed=2))
+    monkeypatch.setattr(interop.convert, "read_checkpoint", lambda path: state)  # no 140 MB file to write
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    report = interop.convert_checkpoint(tmp_path / "ssd300_vgg16_coco.pth", tmp_path / "coco.npz")
+    assert (report.recognised, report.written, report.num_classes) == ("torchvision-ssd300", "model", 91)
+    loaded = models.load(tmp_path / "coco.npz")
+    assert loaded.info.class_names == interop.COCO_CATEGORY_NAMES
+    _, meta = model_io.read_npz(tmp_path / "coco.npz")
+    assert meta["extra"] == {"source": "torchvision ssd300_vgg16", "checkpoint": "ssd300_vgg16_coco.pth",
+                             "label_space": "coco-category-ids"}
+    assert "coco-category-ids" in report.summary()
 
 
 def test_a_pth_without_torch_says_what_to_install(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ Its default boxes are the COCO scales (0.07 ... 1.05) with w and h clamped to [0
 "ssd300-torchvision" preset. Its input is the same as minissd's: RGB in 0-255 minus
 (123, 117, 104) (torchvision writes it as mean 0.48235... and std 1/255 on a 0-1 image).
 
-Converting a checkpoint (PyTorch is needed only to read the .pth):
+Converting a checkpoint file (PyTorch is needed only to read the .pth): ``convert.py``,
 
     python -m minissd.interop ssd300_vgg16_coco-b556d3b4.pth -o ssd300_coco.npz
     model = minissd.models.load("ssd300_coco.npz")
@@ -25,13 +25,10 @@ Converting a checkpoint (PyTorch is needed only to read the .pth):
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-
 import numpy as np
 
-from .models import ssd300
+from ..models import ssd300
+from .checkpoint import float32_array, unwrap_state_dict
 
 PRESET = "ssd300-torchvision"
 _VGG_CONVS = ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
@@ -61,25 +58,6 @@ def torchvision_names() -> dict[str, str]:
     return names
 
 
-def _to_numpy(value, name: str) -> np.ndarray:
-    """A torch tensor (without importing torch) or array-like -> float32 NumPy array."""
-    if hasattr(value, "detach"):  # a torch.Tensor, on any device, maybe requiring grad
-        value = value.detach().cpu().numpy()
-    array = np.asarray(value)
-    if array.dtype.kind != "f":
-        raise TypeError(f"torchvision tensor {name!r} has dtype {array.dtype}; expected floating point")
-    return array.astype(np.float32)
-
-
-def _strip_prefixes(state_dict) -> dict:
-    """Accept a whole training checkpoint ({"model": state_dict, ...}) and DataParallel's "module."."""
-    if "model" in state_dict and hasattr(state_dict["model"], "keys"):
-        state_dict = state_dict["model"]
-    if state_dict and all(str(name).startswith("module.") for name in state_dict):
-        state_dict = {name[len("module."):]: value for name, value in state_dict.items()}
-    return dict(state_dict)
-
-
 def infer_num_classes(state_dict) -> int:
     """L from the first classification head: its B*L output channels over B = 4 boxes per cell."""
     name = "head.classification_head.module_list.0.weight"
@@ -104,7 +82,7 @@ def load_torchvision_ssd300(state_dict, num_classes: int | None = None, class_na
     After the import ``model.forward(x)`` equals torchvision's ``head(backbone(x))`` on the same
     preprocessed x (N, 3, 300, 300) up to float32 rounding.
     """
-    state = _strip_prefixes(state_dict)
+    state = unwrap_state_dict(state_dict)
     inferred = infer_num_classes(state)
     if num_classes is None:
         num_classes = inferred
@@ -126,7 +104,7 @@ def load_torchvision_ssd300(state_dict, num_classes: int | None = None, class_na
     model = ssd300(num_classes, preset=PRESET, class_names=class_names)
     converted = {}
     for ours, theirs in names.items():
-        value = _to_numpy(state[theirs], theirs)
+        value = float32_array(state[theirs], theirs, "torchvision")
         target = tuple(model.params[ours].shape)
         if tuple(value.shape) != target:
             raise ValueError(
@@ -149,80 +127,3 @@ def export_torchvision_state_dict(model) -> dict[str, np.ndarray]:
         raise ValueError(f"torchvision's ssd300_vgg16 has the ssd300 architecture; this model is {model.info.arch!r}")
     state = model.state_dict()
     return {theirs: state[ours] for ours, theirs in torchvision_names().items()}
-
-
-def load_torchvision_checkpoint(path) -> dict[str, np.ndarray]:
-    """The state dict of a torchvision ``ssd300_vgg16`` file as NumPy arrays.
-
-    A .pth / .pt file is read with ``torch.load`` (PyTorch imported only here, weights only);
-    an .npz file (the same names, saved with ``numpy.savez``) needs no PyTorch.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            f"reading {path} needs PyTorch (pip install torch), which minissd does not otherwise use; "
-            "or, where PyTorch is installed, save the state dict with numpy.savez and convert the .npz"
-        ) from None
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a corrupt file, or not a torch file at all
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from None
-    if not hasattr(checkpoint, "keys"):
-        raise ValueError(f"{path} holds a {type(checkpoint).__name__}, not a state dict")
-    checkpoint = _strip_prefixes(checkpoint)
-    return {name: _to_numpy(value, name) for name, value in checkpoint.items() if hasattr(value, "shape")}
-
-
-def _coco_names(num_classes: int):
-    """torchvision's COCO category names when torchvision is installed and L = 91, else None."""
-    if num_classes != 91:
-        return None
-    try:
-        from torchvision.models.detection import SSD300_VGG16_Weights
-    except ImportError:
-        return None
-    names = list(SSD300_VGG16_Weights.COCO_V1.meta["categories"])
-    return ["background", *names[1:]] if len(names) == num_classes else None
-
-
-def _read_names(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as stream:
-        return [line.strip() for line in stream if line.strip()]
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m minissd.interop",
-        description="Convert a torchvision ssd300_vgg16 checkpoint (.pth, or an .npz of its state dict) "
-                    "into a minissd weights file, loadable with minissd.models.load.",
-    )
-    parser.add_argument("checkpoint", help="torchvision state dict: .pth/.pt (needs PyTorch) or .npz")
-    parser.add_argument("-o", "--output", required=True, help="the minissd .npz to write")
-    parser.add_argument("--num-classes", type=int, default=None,
-                        help="L including the background (default: read from the classification head)")
-    parser.add_argument("--class-names", default=None,
-                        help="text file, one class name per line (default: COCO names from torchvision for L = 91)")
-    args = parser.parse_args(argv)
-    try:
-        state = load_torchvision_checkpoint(args.checkpoint)
-        num_classes = args.num_classes or infer_num_classes(state)
-        names = _read_names(args.class_names) if args.class_names else _coco_names(num_classes)
-        model = load_torchvision_ssd300(state, num_classes=num_classes, class_names=names, device="cpu")
-        model.save(args.output, extra={"source": "torchvision ssd300_vgg16",
-                                       "checkpoint": os.path.basename(args.checkpoint)})
-    except (OSError, ImportError, ValueError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.output}: {model!r}, preset {model.info.preset}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
