@@ -152,10 +152,10 @@ def _save_pictures(output_dir, result, dataset, predictions, class_names, count:
         sample = dataset[k]
         show_image(sample.image, ax=ax)
         draw_boxes(predictions.gt_boxes[k], ax=ax, color="white", linestyle="--", linewidth=1.0, text=False)
-        keep = predictions.scores[k] >= 0.5
+        keep = predictions.scores[k] > 0.5
         draw_boxes(predictions.boxes[k][keep], ax=ax, labels=predictions.labels[k][keep],
                    scores=predictions.scores[k][keep], class_names=class_names, linewidth=1.5)
-    figure.suptitle("test images: detections scoring >= 0.5 (ground truth dashed white)")
+    figure.suptitle("test images: detections scoring above 0.5 (ground truth dashed white)")
     figure.tight_layout()
     figure.savefig(os.path.join(output_dir, "detections.png"), dpi=110)
 

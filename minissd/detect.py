@@ -6,8 +6,11 @@
     detector.draw("photo.jpg", found).save("out.png")
 
 An image of any size and mode (grayscale, RGBA, palette, ...) is converted to
-RGB, resized to the network's square input, and the mean is subtracted; the
-detections come back in the pixel coordinates of the original picture.
+RGB, turned upright by its EXIF orientation (as photo viewers show it),
+resized to the network's square input, and the mean is subtracted; the
+detections come back in the pixel coordinates of the picture as displayed.
+Pictures larger than minissd's pixel limit are refused before decoding
+(``minissd.data.sample``: a guard against decompression bombs).
 Post-processing is SSD's (``minissd.nms.postprocess``): softmax, per-class
 score threshold, top 400 per class, NMS at IoU 0.45, best 200 per image,
 computed for the whole batch at once by ``minissd.nms_batched`` (about 5x
@@ -16,15 +19,15 @@ faster on the CPU, identical results).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import backend
+from .atomic import write_json
 from .data.augment import bilinear_resize, to_model_input
-from .data.sample import to_rgb_array
+from .data.sample import open_image, to_rgb_array
 from .nms_batched import postprocess_batched
 
 
@@ -46,8 +49,8 @@ class Detections:
         return len(self.scores)
 
     def above(self, threshold: float) -> "Detections":
-        """Only the detections scoring at least ``threshold``."""
-        keep = self.scores >= threshold
+        """Only the detections scoring above ``threshold`` (the one rule: at or below is removed)."""
+        keep = self.scores > threshold
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep],
                           [n for n, k in zip(self.names, keep) if k], self.image_size)
 
@@ -64,25 +67,26 @@ class Detections:
 
 
 def read_image(image) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a path, a PIL image, or an array (H, W), (H, W, 1|3|4)."""
-    from PIL import Image, UnidentifiedImageError
+    """(H, W, 3) uint8 RGB from a path, a PIL image, or an array (H, W), (H, W, 1|3|4).
+
+    A path or PIL image is turned upright by its EXIF orientation first. Arrays of floats in
+    [0, 1] are scaled by 255 (as float image files are); other values are clipped to 0..255.
+    Errors (``DataError``, a ``ValueError``) name the file: missing, a folder, not an image,
+    undecodable, or over the pixel limit.
+    """
+    from PIL import Image, ImageOps
 
     if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"image not found: {path}")
-        try:
-            with Image.open(path) as picture:
-                return to_rgb_array(picture)
-        except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"cannot read image {path}: {error}") from None
+        return open_image(os.fspath(image), exif_transpose=True)
     if isinstance(image, Image.Image):
-        return to_rgb_array(image)
+        return to_rgb_array(ImageOps.exif_transpose(image))
     array = np.asarray(backend.to_numpy(image))
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or min(array.shape[:2]) < 1:
         raise ValueError(f"an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got {array.shape}")
+    if array.dtype.kind not in "uifb":
+        raise ValueError(f"an image array must hold numbers; got dtype {array.dtype}")
     if array.dtype != np.uint8:
         if array.dtype.kind == "f" and array.size and float(np.nanmax(array)) <= 1.0:
             array = array * 255.0  # floats in [0, 1]
@@ -104,7 +108,7 @@ def preprocess(image, size: int, mean) -> np.ndarray:
 class Detector:
     """A model plus SSD's post-processing.
 
-    score_threshold: detections below it are dropped (0.01 for evaluation,
+    score_threshold: detections scoring at or below it are dropped (0.01 for evaluation,
     as the reference; raise it for pictures). iou_threshold, top_k,
     keep_top_k: as ``minissd.nms.postprocess``. batch_size: images per forward.
     """
@@ -134,12 +138,15 @@ class Detector:
         return self.predict_many([image], score_threshold)[0]
 
     def predict_many(self, images, score_threshold: float | None = None) -> list:
-        """Detections of several pictures, batched ``batch_size`` at a time."""
-        pictures = [read_image(image) for image in images]
+        """Detections of several pictures, batched ``batch_size`` at a time.
+
+        Pictures are read one batch at a time, so a long list of paths never sits in memory at once.
+        """
+        images = list(images)
         size, mean = self.model.image_size, self.model.info.mean
         results = []
-        for start in range(0, len(pictures), self.batch_size):
-            chunk = pictures[start:start + self.batch_size]
+        for start in range(0, len(images), self.batch_size):
+            chunk = [read_image(image) for image in images[start:start + self.batch_size]]
             batch = np.stack([preprocess(p, size, mean) for p in chunk])  # (n, 3, S, S)
             outputs = self.predict_batch(batch, score_threshold)
             for picture, (boxes, scores, labels) in zip(chunk, outputs):
@@ -165,7 +172,7 @@ class Detector:
         return [tuple(backend.to_numpy(a) for a in item) for item in found]
 
     def draw(self, image, detections: Detections | None = None, score_threshold: float = 0.5):
-        """A PIL picture of ``image`` with its detections (scoring >= threshold) drawn."""
+        """A PIL picture of ``image`` with its detections (scoring above the threshold) drawn."""
         from .viz import render_detections
 
         picture = read_image(image)
@@ -175,6 +182,5 @@ class Detector:
 
 
 def save_json(path, detections_by_image: dict) -> None:
-    """Write {image name: detections.to_dict()} as JSON."""
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump({name: d.to_dict() for name, d in detections_by_image.items()}, stream, indent=1)
+    """Write {image name: detections.to_dict()} as strict JSON, atomically."""
+    write_json(path, {name: d.to_dict() for name, d in detections_by_image.items()})

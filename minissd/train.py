@@ -18,8 +18,18 @@ t // batches_per_epoch and batch t % batches_per_epoch of the loader, whose
 order and augmentation depend only on (seed, epoch, index); the checkpoint
 holds the weights, BatchNorm statistics, momentum buffers and iteration.
 
-A NaN or infinite loss stops training with ``TrainingDiverged``: nothing is
-written after it, so the last checkpoint on disk is the last good one.
+A NaN or infinite loss stops training with ``TrainingDiverged``, and so does
+a weight, BatchNorm statistic or optimiser moment that is no longer finite
+when a checkpoint is due. A checkpoint is written only when every array in it
+is finite and its weights have given a finite loss on the next batch (so it
+is written one forward late), so "the last good checkpoint" is always true.
+
+Resuming continues the same run or nothing: the checkpoint holds the run's
+``TrainConfig`` and a description of its data and model (``run_info``), and
+``train(resume=...)`` refuses a config or data that differ, listing each
+difference (``ResumeMismatch``). The only change it accepts, when asked
+(``allow_changes=("iterations",)``), is a longer run: the learning-rate schedule
+stays the checkpoint's. A run resumed at its end does nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from . import backend
+from .atomic import remove_stale_temporaries, save_figure, write_json
 from .data import DataLoader, SSDAugmentation, eval_transform
 from .loss import multibox_loss
 from .models.io import read_npz, save_model
@@ -47,7 +58,19 @@ LOG_COLUMNS = ("iteration", "loss", "loc_loss", "conf_loss", "lr", "images_per_s
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss, a weight or an optimiser state became NaN or infinite."""
+
+
+class ResumeMismatch(ValueError):
+    """``resume`` was asked for with a config or data that differ from the checkpoint's."""
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (full disk, permissions); the previous one is intact."""
+
+
+# settings that do not change the trajectory of a run: they may differ on resume
+FREE_ON_RESUME = ("eval_every", "checkpoint_every", "log_every", "prefetch")
 
 
 @dataclass
@@ -80,16 +103,33 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 0
     checkpoint_every: int = 200
+    drop_difficult: bool = False  # leave VOC's "difficult" objects out of the training targets
+    frozen: tuple = ()  # parameter names the optimiser leaves alone (``--freeze-backbone``)
 
     def __post_init__(self):
         self.milestones = tuple(int(m) for m in self.milestones)
+        self.frozen = tuple(str(name) for name in self.frozen)
         for name in ("iterations", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive; got {self.lr!r}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"TrainConfig: {name} must be a positive integer; got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"TrainConfig: lr must be positive and finite; got {self.lr!r}")
+        for name in ("weight_decay", "momentum", "gamma", "warmup_factor", "bias_lr_factor", "neg_pos_ratio",
+                     "alpha"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"TrainConfig: {name} must be a finite number >= 0; got {value!r}")
+        for name in ("warmup_iterations", "eval_every", "checkpoint_every", "seed", "prefetch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 0:
+                raise ValueError(f"TrainConfig: {name} must be an integer >= 0; got {value!r}")
+        if int(self.log_every) < 1:
+            raise ValueError(f"TrainConfig: log_every must be a positive integer; got {self.log_every!r}")
+        if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"TrainConfig: milestones must be increasing positive iterations; got {list(self.milestones)}")
         if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}")
+            raise ValueError(f"TrainConfig: optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}")
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -107,14 +147,28 @@ class TrainState:
     elapsed_s: float = 0.0
 
 
+def trainable_parameters(model, config: TrainConfig) -> dict:
+    """name -> parameter of every parameter the optimiser updates (all but ``config.frozen``)."""
+    unknown = [name for name in config.frozen if name not in model.params]
+    if unknown:
+        raise ValueError(f"TrainConfig.frozen names parameters the model does not have: {unknown[:5]}")
+    frozen = set(config.frozen)
+    return {name: p for name, p in model.params.items() if name not in frozen}
+
+
 def make_optimizer(model, config: TrainConfig):
-    """SGD (SSD's recipe) or Adam, both following the warmup + multistep schedule."""
+    """SGD (SSD's recipe) or Adam, both following the warmup + multistep schedule.
+
+    Frozen parameters (``config.frozen``) are not given to the optimiser: no update, no
+    momentum, no weight decay, so they stay exactly as loaded.
+    """
     schedule = WarmupMultiStepLR(config.lr, config.milestones, config.gamma,
                                  config.warmup_iterations, config.warmup_factor)
+    params = trainable_parameters(model, config)
     if config.optimizer == "adam":
-        return Adam(model.params, model.grads, lr=config.lr, weight_decay=config.weight_decay,
+        return Adam(params, model.grads, lr=config.lr, weight_decay=config.weight_decay,
                     bias_decay=config.bias_decay, schedule=schedule)
-    return SGD(model.params, model.grads, lr=config.lr, momentum=config.momentum,
+    return SGD(params, model.grads, lr=config.lr, momentum=config.momentum,
                weight_decay=config.weight_decay, bias_lr_factor=config.bias_lr_factor,
                bias_decay=config.bias_decay, schedule=schedule)
 
@@ -123,15 +177,40 @@ def make_loader(model, dataset, config: TrainConfig) -> DataLoader:
     size, mean = model.image_size, model.info.mean
     transform = SSDAugmentation(size, mean, **config.augment_options) if config.augment else eval_transform(size, mean)
     return DataLoader(dataset, config.batch_size, backend.to_numpy(model.priors), transform,
-                      shuffle=True, seed=config.seed, drop_last=True, prefetch=config.prefetch)
+                      shuffle=True, seed=config.seed, drop_last=True, prefetch=config.prefetch,
+                      drop_difficult=config.drop_difficult)
 
 
 # --------------------------------------------------------------------------
 # checkpoints
 # --------------------------------------------------------------------------
 
-def save_checkpoint(path, model, optimizer, config: TrainConfig, state: TrainState) -> None:
-    """Weights + optimiser + progress in one .npz, written atomically."""
+def first_non_finite(model, optimizer=None) -> str | None:
+    """The name of the first weight, buffer or optimiser array holding a NaN or infinity, else None.
+
+    One reduction per array (on a GPU one host sync each): done when a checkpoint is due, not every step.
+    """
+    tables = [("parameter", model.params), ("buffer", model.buffers)]
+    if optimizer is not None:  # the live arrays: SGD's velocities, Adam's two moments
+        for attribute in ("velocity", "first", "second"):
+            tables.append((f"optimiser {attribute}", getattr(optimizer, attribute, {})))
+    for kind, table in tables:
+        for name, array in table.items():
+            xp = backend.get_array_module(array)
+            if not bool(xp.isfinite(array).all()):
+                return f"{kind} {name!r}"
+    return None
+
+
+def save_checkpoint(path, model, optimizer, config: TrainConfig, state: TrainState, run_info: dict | None = None) -> None:
+    """Weights + optimiser + progress in one .npz, written atomically.
+
+    Raises ``TrainingDiverged`` (writing nothing) when any array is not finite, and
+    ``CheckpointWriteError`` when the file cannot be written; the previous file is intact either way.
+    """
+    bad = first_non_finite(model, optimizer)
+    if bad is not None:
+        raise TrainingDiverged(f"{bad} is not finite at iteration {state.iteration}")
     opt = optimizer.state_dict()
     velocity = opt.pop("velocity")
     extra = {
@@ -139,14 +218,56 @@ def save_checkpoint(path, model, optimizer, config: TrainConfig, state: TrainSta
         "iteration": state.iteration,
         "elapsed_s": state.elapsed_s,
         "config": asdict(config),
+        "run": run_info or {},
         "optimizer": opt,
         "evaluations": state.evaluations,
     }
-    save_model(model, path, extra, extra_arrays={f"optimizer/velocity/{n}": v for n, v in velocity.items()})
+    try:
+        save_model(model, path, extra, extra_arrays={f"optimizer/velocity/{n}": v for n, v in velocity.items()})
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CheckpointWriteError(
+            f"could not write the checkpoint {path} at iteration {state.iteration} ({reason}); "
+            "the previous checkpoint, if any, is intact"
+        ) from None
 
 
-def load_checkpoint(path, model, optimizer) -> dict:
-    """Restore weights and optimiser from ``path`` into ``model`` / ``optimizer``; returns the metadata."""
+def config_differences(saved: dict, config: TrainConfig, allow=()) -> list[str]:
+    """'field: value (checkpoint: saved value)' for every setting that changes the run."""
+    current = asdict(config)
+    differences = []
+    for name, value in current.items():
+        if name in FREE_ON_RESUME or name in allow or name not in saved:
+            continue
+        old = saved[name]
+        if isinstance(value, tuple):
+            value, old = list(value), list(old)
+        if value != old:
+            differences.append(f"{name} {value!r} (checkpoint: {old!r})")
+    return differences
+
+
+def run_differences(saved: dict, run_info: dict) -> list[str]:
+    """The same for the description of the data and the model (``run_info``)."""
+    return [f"{key} {value!r} (checkpoint: {saved[key]!r})"
+            for key, value in run_info.items() if key in saved and saved[key] != value]
+
+
+def read_checkpoint_meta(path) -> dict:
+    """The metadata of a checkpoint (its ``extra`` holds config, run, iteration); clear errors otherwise."""
+    _, meta = read_npz(path)
+    if meta.get("extra", {}).get("kind") != "checkpoint":
+        raise ValueError(f"{path} holds weights but no training state (not a checkpoint): cannot resume from it")
+    return meta
+
+
+def load_checkpoint(path, model, optimizer, config: TrainConfig | None = None, run_info: dict | None = None,
+                    allow_changes=()) -> dict:
+    """Restore weights and optimiser from ``path`` into ``model`` / ``optimizer``; returns the metadata.
+
+    With ``config`` (and ``run_info``), refuses with ``ResumeMismatch`` when they differ from the
+    checkpoint's, listing every difference; ``allow_changes`` names config fields that may differ.
+    """
     arrays, meta = read_npz(path)
     extra = meta.get("extra", {})
     if extra.get("kind") != "checkpoint":
@@ -154,11 +275,23 @@ def load_checkpoint(path, model, optimizer) -> dict:
     for key, expected in (("arch", model.info.arch), ("num_classes", model.num_classes), ("preset", model.info.preset)):
         if meta.get(key) != expected:
             raise ValueError(f"{path}: checkpoint {key} is {meta.get(key)!r}, the model being trained has {expected!r}")
+    differences = []
+    if config is not None:
+        differences += config_differences(extra.get("config", {}), config, allow_changes)
+    if run_info:
+        differences += run_differences(extra.get("run", {}), run_info)
+    if differences:
+        raise ResumeMismatch(
+            f"cannot resume from {path}: the run's settings differ from the checkpoint's: " + "; ".join(differences)
+        )
     prefix = "optimizer/velocity/"
     model.load_state_dict({n: a for n, a in arrays.items() if not n.startswith("optimizer/")}, source=str(path))
     opt = dict(extra["optimizer"])
     opt["velocity"] = {n[len(prefix):]: a for n, a in arrays.items() if n.startswith(prefix)}
-    optimizer.load_state_dict(opt)
+    try:
+        optimizer.load_state_dict(opt)
+    except KeyError as error:  # the saved moments belong to other parameters (another --freeze-backbone)
+        raise ValueError(f"{path}: {error.args[0] if error.args else error}") from None
     return meta
 
 
@@ -166,12 +299,18 @@ def load_checkpoint(path, model, optimizer) -> dict:
 # logs and pictures
 # --------------------------------------------------------------------------
 
-def _open_log(path, resume_from: int):
-    """The CSV log, truncated to the rows up to ``resume_from`` (the checkpoint's iteration) when resuming."""
+def _read_log_rows(path, resume_from: int):
+    """(raw rows, rows as floats) of the CSV log up to ``resume_from``; none when the log is missing."""
     rows = []
     if resume_from > 0 and os.path.exists(path):
         with open(path, newline="", encoding="utf-8") as stream:
-            rows = [row for row in csv.DictReader(stream) if int(row["iteration"]) <= resume_from]
+            rows = [row for row in csv.DictReader(stream) if int(float(row["iteration"])) <= resume_from]
+    return rows, [{k: float(v) for k, v in row.items()} for row in rows]
+
+
+def _open_log(path, resume_from: int):
+    """The CSV log, truncated to the rows up to ``resume_from`` (the checkpoint's iteration) when resuming."""
+    rows, _ = _read_log_rows(path, resume_from)
     stream = open(path, "w", newline="", encoding="utf-8")
     writer = csv.DictWriter(stream, fieldnames=LOG_COLUMNS)
     writer.writeheader()
@@ -215,7 +354,7 @@ def plot_loss_curve(history, path, evaluations=None, title="training loss") -> N
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path, dpi=110)
 
 
 # --------------------------------------------------------------------------
@@ -223,17 +362,27 @@ def plot_loss_curve(history, path, evaluations=None, title="training loss") -> N
 # --------------------------------------------------------------------------
 
 def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, resume: bool | str = False,
-          progress: bool = True, evaluate_fn=None, on_log=None) -> TrainState:
+          progress: bool = True, evaluate_fn=None, on_log=None, run_info: dict | None = None,
+          allow_changes=()) -> TrainState:
     """Train ``model`` on ``dataset`` following ``config``; files go to ``output_dir``.
 
-    resume: False, True (continue from output_dir/checkpoint.npz) or a checkpoint path.
+    resume: False, True (continue from output_dir/checkpoint.npz) or a checkpoint path; the
+            checkpoint's config and ``run_info`` must equal this call's (``ResumeMismatch`` lists
+            the differences), except the fields in ``allow_changes`` (only "iterations" makes
+            sense: a longer run on the same schedule).
+    run_info: a JSON-able description of the data and the model (dataset, split, size, classes,
+            starting weights), saved in every checkpoint and compared on resume.
     evaluate_fn(model, dataset) -> (mAP, {label: AP}) for periodic validation
     (default: VOC all-point mAP@0.5 via ``minissd.evaluate.evaluate_model``).
     Writes checkpoint.npz, model.npz (final weights), train_log.csv,
     eval_log.json and loss_curve.png. Returns a ``TrainState``.
     """
     os.makedirs(output_dir, exist_ok=True)
+    remove_stale_temporaries(output_dir)  # left by a run killed while writing
     checkpoint_path = os.path.join(output_dir, CHECKPOINT_NAME)
+    run_info = dict(run_info or {})
+    if "images" not in run_info:
+        run_info["images"] = len(dataset)
     model.train()
     optimizer = make_optimizer(model, config)
     state = TrainState()
@@ -241,10 +390,14 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
         source = checkpoint_path if resume is True else os.fspath(resume)
         if not os.path.exists(source):
             raise FileNotFoundError(f"cannot resume: no checkpoint at {source}")
-        meta = load_checkpoint(source, model, optimizer)
+        meta = load_checkpoint(source, model, optimizer, config, run_info, allow_changes)
         state.iteration = int(meta["extra"]["iteration"])
         state.elapsed_s = float(meta["extra"].get("elapsed_s", 0.0))
         state.evaluations = list(meta["extra"].get("evaluations", []))
+        if state.iteration > config.iterations:
+            raise ResumeMismatch(f"cannot resume from {source}: it is at iteration {state.iteration}, "
+                                 f"beyond the run's {config.iterations} iterations")
+    last_good = state.iteration if resume else None  # iteration of the checkpoint on disk that we trust
     if evaluate_fn is None and val_dataset is not None:
         from .evaluate.run import voc_map_of
 
@@ -253,6 +406,11 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
     per_epoch = len(loader)
     if per_epoch < 1:
         raise ValueError(f"the dataset has {len(dataset)} images, fewer than one batch of {config.batch_size}")
+    finished = resume and state.iteration == config.iterations and os.path.exists(os.path.join(output_dir, "model.npz"))
+    if finished:  # nothing to do: no second validation, no duplicate log entry
+        model.clear_cache()
+        _, state.history = _read_log_rows(os.path.join(output_dir, LOG_NAME), state.iteration)
+        return state
     xp = backend.get_array_module(*model.params.values())
     dtype = next(iter(model.params.values())).dtype
     log_stream, log_writer, state.history = _open_log(os.path.join(output_dir, LOG_NAME), state.iteration)
@@ -261,7 +419,36 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
     batches = loader.epoch(epoch, position)
     window_start, window_images = time.perf_counter(), 0
     run_start = time.perf_counter() - state.elapsed_s
-    last_row = None
+
+    def diverged(what: str) -> TrainingDiverged:
+        good = (f"{checkpoint_path} (iteration {last_good})" if last_good is not None and os.path.exists(checkpoint_path)
+                else "none (none was written yet)")
+        return TrainingDiverged(f"{what}; training stopped, the last good checkpoint is {good}; "
+                                "try a lower --lr or a longer --warmup")
+
+    def checkpoint(buffers=None):
+        """Write the checkpoint of ``state.iteration``; ``buffers``: the BatchNorm statistics to save instead
+        of the current ones (those from before the forward that proved the weights)."""
+        nonlocal last_good
+        current = None
+        if buffers is not None:
+            current = {name: b.copy() for name, b in model.buffers.items()}
+            for name, b in model.buffers.items():
+                b[...] = buffers[name]
+        try:
+            save_checkpoint(checkpoint_path, model, optimizer, config, state, run_info)
+        except TrainingDiverged as error:
+            raise diverged(str(error)) from None
+        finally:
+            for name, b in (current or {}).items():
+                model.buffers[name][...] = b
+        last_good = state.iteration
+
+    # A checkpoint due after step t is written during iteration t + 1, once the next forward has
+    # given a finite loss with those weights: a step that blows the weights up (finite but huge)
+    # never reaches the disk. The BatchNorm statistics saved are those from before that forward,
+    # so a resume repeats it exactly.
+    pending = False
     try:
         while state.iteration < config.iterations:
             try:
@@ -273,19 +460,23 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
             images = xp.asarray(batch.images, dtype=dtype)
             loc_targets = xp.asarray(batch.loc_targets, dtype=dtype)
             conf_targets = xp.asarray(batch.conf_targets)
-            loc, conf = model.forward(images)
-            out = multibox_loss(loc, conf, loc_targets, conf_targets, config.neg_pos_ratio, config.alpha)
+            before = {name: b.copy() for name, b in model.buffers.items()} if pending else None
+            # overflow is detected below (a non-finite loss or weight stops the run with one clear
+            # message), so NumPy's own RuntimeWarnings would only add noise while it diverges
+            with np.errstate(over="ignore", invalid="ignore"):
+                loc, conf = model.forward(images)
+                out = multibox_loss(loc, conf, loc_targets, conf_targets, config.neg_pos_ratio, config.alpha)
             loss = float(out.loss)  # one host sync per iteration, to stop at once on NaN
             if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"the loss became {loss} at iteration {state.iteration} (loc {float(out.loc_loss)}, "
-                    f"conf {float(out.conf_loss)}); training stopped, the last good checkpoint is "
-                    f"{checkpoint_path if os.path.exists(checkpoint_path) else 'none (none was written yet)'}; "
-                    "try a lower --lr or a longer warmup"
-                )
+                raise diverged(f"the loss became {loss} at iteration {state.iteration} (loc {float(out.loc_loss)}, "
+                               f"conf {float(out.conf_loss)})")
+            if pending:
+                checkpoint(before)
+                pending = False
             model.zero_grad()
-            model.backward(out.grad_loc, out.grad_conf)
-            lr = optimizer.step()
+            with np.errstate(over="ignore", invalid="ignore"):
+                model.backward(out.grad_loc, out.grad_conf)
+                lr = optimizer.step()
             state.iteration += 1
             window_images += len(batch)
             state.elapsed_s = time.perf_counter() - run_start
@@ -293,34 +484,43 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
                 now = time.perf_counter()
                 rate = window_images / max(now - window_start, 1e-9)
                 window_start, window_images = now, 0
-                last_row = {"iteration": state.iteration, "loss": loss, "loc_loss": float(out.loc_loss),
-                            "conf_loss": float(out.conf_loss), "lr": lr, "images_per_s": rate,
-                            "elapsed_s": state.elapsed_s}
-                log_writer.writerow(last_row)
+                row = {"iteration": state.iteration, "loss": loss, "loc_loss": float(out.loc_loss),
+                       "conf_loss": float(out.conf_loss), "lr": lr, "images_per_s": rate,
+                       "elapsed_s": state.elapsed_s}
+                log_writer.writerow(row)
                 log_stream.flush()
-                state.history.append(last_row)
+                state.history.append(row)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.3f}", loc=f"{last_row['loc_loss']:.3f}",
-                                    conf=f"{last_row['conf_loss']:.3f}", lr=f"{lr:.2g}", img_s=f"{rate:.1f}")
+                    bar.set_postfix(loss=f"{loss:.3f}", loc=f"{row['loc_loss']:.3f}",
+                                    conf=f"{row['conf_loss']:.3f}", lr=f"{lr:.2g}", img_s=f"{rate:.1f}")
                 if on_log is not None:
-                    on_log(last_row)
+                    on_log(row)
             if bar is not None:
                 bar.update(1)
             if evaluate_fn is not None and config.eval_every and state.iteration % config.eval_every == 0 \
                     and state.iteration < config.iterations:
                 _validate(model, val_dataset, evaluate_fn, state, output_dir, bar)
             if config.checkpoint_every and state.iteration % config.checkpoint_every == 0:
-                save_checkpoint(checkpoint_path, model, optimizer, config, state)
+                pending = True
+        bad = first_non_finite(model, optimizer)
+        if bad is not None:
+            raise diverged(f"{bad} is not finite at iteration {state.iteration}")
         if evaluate_fn is not None:
             _validate(model, val_dataset, evaluate_fn, state, output_dir, bar)
-        save_checkpoint(checkpoint_path, model, optimizer, config, state)
-        save_model(model, os.path.join(output_dir, "model.npz"), {"kind": "weights", "iteration": state.iteration})
+        checkpoint()
+        try:
+            save_model(model, os.path.join(output_dir, "model.npz"), {"kind": "weights", "iteration": state.iteration})
+        except OSError as error:
+            raise CheckpointWriteError(f"could not write {os.path.join(output_dir, 'model.npz')} "
+                                       f"({error.strerror or error}); the checkpoint {checkpoint_path} holds "
+                                       "the same weights") from None
     finally:
         batches.close()
         log_stream.close()
         if bar is not None:
             bar.close()
         model.clear_cache()
+        remove_stale_temporaries(output_dir)
     if state.history:
         plot_loss_curve(state.history, os.path.join(output_dir, "loss_curve.png"), state.evaluations)
     return state
@@ -332,10 +532,11 @@ def _validate(model, val_dataset, evaluate_fn, state: TrainState, output_dir, ba
         mean_ap, per_class = evaluate_fn(model, val_dataset)
     finally:
         model.train()
-    state.evaluations.append({"iteration": state.iteration, "mAP": float(mean_ap),
-                              "ap": {str(k): float(v) for k, v in per_class.items()}})
-    with open(os.path.join(output_dir, EVAL_LOG_NAME), "w", encoding="utf-8") as stream:
-        json.dump(state.evaluations, stream, indent=1)
+    entry = {"iteration": state.iteration, "mAP": float(mean_ap),
+             "ap": {str(k): float(v) for k, v in per_class.items()}}
+    # one entry per iteration: a validation repeated after a resume replaces the earlier one
+    state.evaluations = [e for e in state.evaluations if e["iteration"] != state.iteration] + [entry]
+    write_json(os.path.join(output_dir, EVAL_LOG_NAME), state.evaluations)
     message = f"iteration {state.iteration}: validation mAP {mean_ap:.4f}"
     if bar is not None:
         bar.write(message)
