@@ -190,7 +190,7 @@ def _load_torchvision(threads: int, device: str):
 
 def run(model_names=("ssd300", "tiny"), batch_sizes=(1, 4), repeat: int = 5, device: str = "cpu",
         threads: int = 2, use_torch: bool = True, seed: int = 0, train_step: bool = False,
-        log=print) -> list[dict]:
+        frozen_step: bool = False, log=print) -> list[dict]:
     """Time every (model, batch size, pass); returns one dict per row (ms per image, ratio or None)."""
     device = backend.resolve_device(device)
     xp = backend.array_module(device)
@@ -216,6 +216,12 @@ def run(model_names=("ssd300", "tiny"), batch_sizes=(1, 4), repeat: int = 5, dev
             targets = random_targets(batch, rng, num_classes=model.num_classes)
             if train_step and "fwd+bwd" in timings:
                 timings["train"] = median_seconds(_minissd_train_step(model, images, targets, xp), repeat, sync)
+                if frozen_step:  # --freeze-backbone: the backward stops above the frozen body
+                    from .models.transfer import backbone_parameter_names
+
+                    model.freeze(backbone_parameter_names(model))
+                    timings["frozen"] = median_seconds(_minissd_train_step(model, images, targets, xp), repeat, sync)
+                    model.freeze()
             theirs = {}
             if name == "ssd300" and network is not None:
                 loc_shape, conf_shape = (batch, 8732, 4), (batch, 8732, 21)
@@ -262,6 +268,9 @@ def main(argv=None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="time minissd only")
     parser.add_argument("--train-step", action="store_true",
                         help="also time a whole training step (matching + loss + backward) on both sides")
+    parser.add_argument("--frozen-step", action="store_true",
+                        help="with --train-step: also a step with the backbone frozen (minissd train "
+                             "--freeze-backbone), row 'frozen'")
     args = parser.parse_args(argv)
     if args.repeat < 1 or min(args.batch_sizes) < 1:
         parser.error("--repeat and --batch-sizes must be positive")
@@ -271,7 +280,7 @@ def main(argv=None) -> None:
     print(f"median of {args.repeat} after one warm-up; PyTorch threads: {args.threads}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
     rows = run(args.models, args.batch_sizes, args.repeat, device, args.threads, not args.no_torch,
-               train_step=args.train_step)
+               train_step=args.train_step, frozen_step=args.frozen_step)
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
     if not ratios and not args.no_torch and "ssd300" in args.models:
         print("(torch / torchvision not installed: no comparison)")

@@ -384,6 +384,7 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
     if "images" not in run_info:
         run_info["images"] = len(dataset)
     model.train()
+    model.freeze(config.frozen)  # the backward then skips what only frozen parameters need
     optimizer = make_optimizer(model, config)
     state = TrainState()
     if resume:

@@ -50,3 +50,10 @@ def test_train_step_row(small_tiny):
     boxes, labels = targets[0]
     assert boxes.shape == (3, 4) and (boxes[:, 2:] > boxes[:, :2]).all() and boxes.max() <= 1
     assert labels.min() >= 1 and labels.max() <= 20
+
+
+def test_frozen_step_row_leaves_the_model_unfrozen(small_tiny):
+    rows = bench.run(("tiny",), batch_sizes=(2,), repeat=1, use_torch=False, train_step=True, frozen_step=True,
+                     log=lambda line: None)
+    assert [r["pass"] for r in rows] == ["forward", "fwd+bwd", "train", "frozen"]
+    assert all(r["minissd_ms"] > 0 for r in rows)

@@ -427,3 +427,30 @@ def test_gpu_forward_matches_cpu(xp, rng):
 def test_bad_construction_arguments(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize("frozen_stages", [1, 2])
+def test_a_frozen_backbone_is_skipped_by_the_backward_and_the_rest_is_exact(frozen_stages):
+    """Freezing the leading stages changes no trained parameter's gradient; it only skips work."""
+    from minissd.models import tiny_ssd
+
+    model = tiny_ssd(3, widths=(4, 6, 8, 8, 8, 8, 8, 8), seed=2).astype(np.float64)
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((2, 3, 128, 128))
+    frozen = [name for stage in model.stages[:frozen_stages] for name in stage.params]
+    grads = {}
+    for names in ((), frozen):
+        model.freeze(names)
+        model.zero_grad()
+        loc, conf = model.forward(images)
+        out_rng = np.random.default_rng(1)
+        model.backward(out_rng.standard_normal(loc.shape), out_rng.standard_normal(conf.shape))
+        grads[bool(names)] = {name: g.copy() for name, g in model.grads.items()}
+    assert model.first_trained_stage() == frozen_stages
+    for name in model.params:
+        if name in frozen:
+            assert not grads[True][name].any(), name  # never computed
+        else:
+            np.testing.assert_array_equal(grads[True][name], grads[False][name], err_msg=name)
+    with pytest.raises(ValueError, match=r"freeze: the model has no parameters \['nope'\]"):
+        model.freeze(["nope"])

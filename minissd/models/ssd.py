@@ -63,7 +63,8 @@ class MultiBoxHead(Layer):
         conf = flatten_head(out[:, split:], self.num_classes)  # (N, H*W*B, L)
         return loc, conf
 
-    def backward(self, dout):
+    def backward(self, dout, need_input_grad: bool = True):
+        """Gradients into the four params; returns d map (N, C, H, W), or None when not needed."""
         dloc, dconf = dout
         conv_cache, (n, _, height, width) = self._cache()
         split = self.boxes * 4
@@ -72,7 +73,7 @@ class MultiBoxHead(Layer):
             flatten_head_backward(dloc, (n, split, height, width)),
             flatten_head_backward(dconf, (n, self.boxes * self.num_classes, height, width)),
         ], axis=1)  # (N, B*(4+L), H, W)
-        dx, dweight, dbias = conv2d_backward(dmap, conv_cache)
+        dx, dweight, dbias = conv2d_backward(dmap, conv_cache, need_dx=need_input_grad)
         self.grads["loc.weight"] += dweight[:split]
         self.grads["conf.weight"] += dweight[split:]
         self.grads["loc.bias"] += dbias[:split]
@@ -117,6 +118,7 @@ class SSD:
         self.norms = dict(norms)
         self.heads = list(heads)
         self.training = True
+        self.frozen: frozenset = frozenset()  # parameter names kept fixed (see ``freeze``)
         self.priors = default_boxes(self.prior_config)  # (P, 4) on the host until .to()
         self._feature_shapes = None
         self._collect()
@@ -201,6 +203,24 @@ class SSD:
         for layer in self.layers():
             layer.zero_grad()
 
+    def freeze(self, names=()) -> "SSD":
+        """Keep these parameters fixed: the optimiser skips them (``TrainConfig.frozen``), and
+        ``backward`` stops early when whole leading stages are frozen: no gradient is propagated
+        through a stage, or into a map, that only frozen parameters lie below. ``freeze()``
+        unfreezes everything. The frozen parameters' ``grads`` are then not meaningful."""
+        unknown = [name for name in names if name not in self.params]
+        if unknown:
+            raise ValueError(f"freeze: the model has no parameters {unknown[:5]}")
+        self.frozen = frozenset(names)
+        return self
+
+    def first_trained_stage(self) -> int:
+        """Index of the first stage holding a parameter that is not frozen (len(stages) if none)."""
+        for k, stage in enumerate(self.stages):
+            if any(name not in self.frozen for name in stage.params):
+                return k
+        return len(self.stages)
+
     def clear_cache(self):
         """Drop the activations kept for backward (after inference, to free memory)."""
         for layer in self.layers():
@@ -270,15 +290,21 @@ class SSD:
         start_of = [0]
         for shape, per_cell in zip(self._feature_shapes, self.prior_config.boxes_per_cell):
             start_of.append(start_of[-1] + shape[2] * shape[3] * per_cell)
+        # map k needs a gradient only if a trained parameter lies at or below it (frozen backbone:
+        # the VGG16's backward, most of a step, is skipped); norms hold parameters of their own
+        first = self.first_trained_stage()
         for k in reversed(range(len(self.stages))):
             rows = slice(start_of[k], start_of[k + 1])
-            grad = self.heads[k].backward((grad_loc[:, rows], grad_conf[:, rows]))
+            into_map = k >= first or k in self.norms
+            grad = self.heads[k].backward((grad_loc[:, rows], grad_conf[:, rows]), need_input_grad=into_map)
             if k in self.norms:
                 grad = self.norms[k].backward(grad)
+            if k < first:
+                continue
             if grad_trunk is not None:
                 grad = grad + grad_trunk
             grad_trunk = self.stages[k].backward(grad)
-        return grad_trunk
+        return grad_trunk if first == 0 else None
 
     # -- weights ------------------------------------------------------------
 
