@@ -64,6 +64,17 @@ def test_without_recursive_a_folder_means_its_own_pictures(weights, photos, tmp_
     assert sorted(os.listdir(tmp_path / "o")) == ["detections.json"]
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(weights, tmp_path):
+    import shutil
+
+    folder = tmp_path / "pictures"
+    shutil.copytree(os.path.join(real_layouts.photos(tmp_path / "p"), "2025"), folder)
+    for _ in range(2):
+        assert main(["detect", weights, str(folder), "-r", "-o", str(folder / "found")]) == 0
+    found = json.loads((folder / "found" / "detections.json").read_text())
+    assert sorted(found) == ["beach.jpg", "garden.jpg", "garden.png", "phone.jpg"]
+
+
 def test_the_same_file_twice_is_detected_once(weights, photos, tmp_path):
     one = os.path.join(photos, "2024", "beach.jpg")
     assert main(["detect", weights, one, one, "-o", str(tmp_path / "o"), "--no-pictures"]) == 0

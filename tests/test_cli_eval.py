@@ -27,7 +27,7 @@ def coco(tmp_path_factory):
 def torchvision_coco_weights(tmp_path_factory):
     """A random torchvision ssd300_vgg16 (91 slots) converted with ``minissd convert``."""
     folder = tmp_path_factory.mktemp("tv")
-    checkpoint = real_layouts.save_state_dict(real_layouts.torchvision_ssd300_state(91), str(folder / "ssd300_coco"))
+    checkpoint = real_layouts.save_state_dict(real_layouts.torchvision_ssd300_state(91), str(folder / "torchvision_ssd300_coco"))
     out = folder / "ssd300_coco.npz"
     assert main(["convert", checkpoint, "-o", str(out)]) == 0
     return str(out)

@@ -53,6 +53,7 @@ def picture(tmp_path):
     (["eval", "w.npz", "--limit", "0"], "--limit", "'0'"),
     (["convert", "x.pth", "-o", "y.npz", "--num-classes", "0"], "--num-classes", "'0'"),
     (["boxes", "--s-min", "nan"], "--s-min", "'nan'"),
+    (["boxes", "-f", "100000"], "--feature-maps/-f", "'100000'"),
 ])
 def test_out_of_range_options_stop_while_parsing(capsys, arguments, flag, value):
     with pytest.raises(SystemExit) as exit_info:
@@ -160,6 +161,8 @@ def test_memory_errors_and_pillow_errors_are_one_line():
     from minissd.cli.errors import one_line
 
     assert one_line(MemoryError()).startswith("not enough memory")
+    assert one_line(ImportError("reading x.pth needs PyTorch (pip install torch)")) == \
+        "reading x.pth needs PyTorch (pip install torch)"
     bomb = one_line(PILImage.DecompressionBombError("Image size (400000000 pixels) exceeds limit"))
     assert "--max-pixels" in bomb
     full = one_line(OSError(errno.ENOSPC, "No space left on device", "/data/run/checkpoint.npz"))

@@ -164,6 +164,11 @@ def test_resume_continues_with_the_checkpoint_s_settings_and_refuses_others(tmp_
     assert "batch_size 4 (checkpoint: 2)" in line and "lr 0.5 (checkpoint: 0.01)" in line and "--extend" in line
     assert main(["train", "-o", str(run), "--resume", "--num-images", "6"]) == 1
     assert "num_images 6 (checkpoint: 4)" in last_error(capsys)
+    assert main(["train", "-o", str(run), "--resume", "--seed", "5", "--iterations", "9"]) == 1
+    line = last_error(capsys)
+    assert "seed 5 (checkpoint: 0)" in line and "iterations 9 (checkpoint: 3)" in line
+    assert main(["train", "-o", str(run), "--resume", "--model", "ssd300"]) == 2
+    assert "--model ssd300, but the checkpoint" in last_error(capsys)
     assert main(["train", "-o", str(run), "--resume", "--no-progress"]) == 0  # the settings come from the checkpoint
     assert checkpoint_meta(run)["iteration"] == 3
     assert main(["train", "-o", str(run), "--resume", "--no-progress"]) == 0

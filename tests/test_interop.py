@@ -102,9 +102,9 @@ def test_converter_command_errors_and_help(tmp_path, capsys):
     assert "a torchvision vgg16 ImageNet classifier" in err and "ssd.pytorch's vgg16_reducedfc" in err
     assert not (tmp_path / "out.npz").exists()
     with pytest.raises(SystemExit) as exit_info:
-        interop.main(["--help"])
+        interop.main(["--help"])  # the alias of minissd convert
     assert exit_info.value.code == 0
-    assert "python -m minissd.interop" in capsys.readouterr().out
+    assert "usage: minissd convert" in capsys.readouterr().out
 
 
 def test_identify_checkpoint_recognises_a_whole_ssd300(exported, tmp_path):
@@ -130,9 +130,15 @@ def test_num_classes_must_count_the_background(tmp_path, exported_npz, bad, caps
     with pytest.raises(ValueError, match=r"num_classes \(--num-classes\) is .*: it counts the background too "
                                          r"and must be an integer >= 2"):
         interop.convert_checkpoint(source, tmp_path / "out.npz", num_classes=bad)
-    if isinstance(bad, int) and not isinstance(bad, bool):
-        assert interop.main([str(source), "-o", str(tmp_path / "out.npz"), "--num-classes", str(bad)]) == 1
-        assert "must be an integer >= 2" in capsys.readouterr().err
+    if isinstance(bad, int) and not isinstance(bad, bool):  # the command refuses while parsing (exit 2)
+        if bad == 1:
+            assert interop.main([str(source), "-o", str(tmp_path / "out.npz"), "--num-classes", str(bad)]) == 2
+            assert "--num-classes counts the background too and must be >= 2" in capsys.readouterr().err
+        else:
+            with pytest.raises(SystemExit) as exit_info:
+                interop.main([str(source), "-o", str(tmp_path / "out.npz"), "--num-classes", str(bad)])
+            assert exit_info.value.code == 2
+            assert "argument --num-classes: must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "out.npz").exists()
 
 

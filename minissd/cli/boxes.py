@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from .errors import UsageError, UserError
-from .options import positive_int, scale_value
+from .options import int_in_range, scale_value
+
+map_side = int_in_range(1, 300, "a feature-map side")
 from .outputs import PICTURE_FORMATS, output_file
 
 
@@ -21,8 +23,8 @@ def add(commands):
         ),
     )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--feature-maps", "-f", type=positive_int, nargs="+", metavar="SIZE",
-                       help="feature-map sides, e.g. 8 4 (default: 8 4)")
+    group.add_argument("--feature-maps", "-f", type=map_side, nargs="+", metavar="SIZE",
+                       help="feature-map sides from 1 to 300, e.g. 8 4 (default: 8 4)")
     group.add_argument("--preset", "-p", choices=sorted(PRESETS), help="a default-box preset")
     parser.add_argument("--image", "-i", help="draw over this image (resized to the input size)")
     parser.add_argument("--cells", "-c", nargs="+", metavar="ROW,COL",

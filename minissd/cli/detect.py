@@ -61,9 +61,14 @@ def add(commands):
 # inputs and output names
 # --------------------------------------------------------------------------
 
-def collect_images(paths, recursive: bool = False) -> list[str]:
-    """The picture files named by ``paths`` (files as given, folders expanded, sorted); no duplicates."""
+def collect_images(paths, recursive: bool = False, exclude: str | None = None) -> list[str]:
+    """The picture files named by ``paths`` (files as given, folders expanded, sorted); no duplicates.
+
+    exclude: a folder whose pictures are never taken from an expanded folder (the output folder,
+    so a second run does not detect the pictures the first one drew).
+    """
     found, seen = [], set()
+    excluded = os.path.realpath(exclude) + os.sep if exclude else None
 
     def take(path):
         key = os.path.realpath(path)
@@ -84,6 +89,8 @@ def collect_images(paths, recursive: bool = False) -> list[str]:
             if not inside:
                 raise UserError(f"{path} is a folder without pictures ({', '.join(IMAGE_EXTENSIONS[:4])} ...)"
                                 + ("" if recursive else "; --recursive looks in its sub-folders"))
+            if excluded:
+                inside = [p for p in inside if not os.path.realpath(p).startswith(excluded)]
             for item in sorted(inside):
                 take(item)
         elif os.path.isfile(path):
@@ -144,7 +151,7 @@ def run(args) -> int:
         raise UserError("--coco-annotations only serves --coco-results; give both")
     device = resolve_device(args)
     apply_image_limit(args)
-    paths = collect_images(args.images, args.recursive)
+    paths = collect_images(args.images, args.recursive, exclude=args.output)
     output_folder(args.output)
     if args.coco_results:
         output_file(args.coco_results, "--coco-results", (".json",))
@@ -193,7 +200,7 @@ def run(args) -> int:
     count = len(found)
     print(f"wrote {'detections.json' if args.no_pictures else f'{count} pictures and detections.json'} to "
           f"{args.output}" + (f" and {args.coco_results}" if args.coco_results else "")
-          + f"; {count} pictures in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} images/s)"
+          + f"; {count} pictures in {seconds:.2f} s ({count / max(seconds, 1e-9):.1f} images/s)"
           + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
     return 0
 

@@ -85,10 +85,10 @@ def one_line(error: BaseException) -> str:
         line = f"not an image file Pillow can read: {error}"
     elif isinstance(error, MemoryError):
         detail = str(error) or "the allocation failed"
-        line = f"not enough memory ({detail}); try a smaller --batch-size or smaller inputs"
+        line = f"not enough memory ({detail})"
     elif isinstance(error, OSError):
         line = _os_line(error)
-    elif isinstance(error, (UserError, ValueError, RuntimeError, LookupError)):
+    elif isinstance(error, (UserError, ValueError, RuntimeError, LookupError, ImportError)):
         line = str(error) or type(error).__name__
     else:
         line = (f"unexpected {type(error).__name__}: {error} -- probably a bug in minissd; "

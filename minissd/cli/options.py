@@ -48,6 +48,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_in_range(low: int, high: int, what: str = "an integer"):
+    """A type for argparse: an integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        value = _integer(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what} from {low} to {high}; got {text!r}")
+        return value
+
+    return parse
+
+
 def non_negative_int(text: str) -> int:
     value = _integer(text)
     if value < 0:

@@ -49,7 +49,9 @@ def add(commands):
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=("tiny", "ssd300", "ssd512"), default=None,
                        help="network (default: tiny; ssd300 with --backbone; the weights' own with --weights)")
-    model.add_argument("--preset", help="default-box preset (default: the model's own)")
+    from ..priors import PRESETS
+
+    model.add_argument("--preset", choices=sorted(PRESETS), help="default-box preset (default: the model's own)")
     start = model.add_mutually_exclusive_group()
     start.add_argument("--weights", metavar="FILE", help="start from this whole model (.npz) instead of random weights")
     start.add_argument("--backbone", metavar="FILE",
@@ -239,6 +241,11 @@ def _checkpoint_settings(path: str) -> dict:
 def _fill_from_checkpoint(args, saved: dict) -> None:
     """Options not given take the checkpoint's values (so ``--resume`` alone continues the run)."""
     run = saved["run"]
+    for option, flag in (("model", "--model"), ("preset", "--preset")):
+        given, stored = getattr(args, option, None), run.get(option)
+        if given is not None and stored is not None and given != stored:
+            raise UsageError(f"{flag} {given}, but the checkpoint in {args.output} is of a run with "
+                             f"{option} {stored!r}; --resume continues that run")
     for option in ("dataset", "data_root", "year", "split", "coco_annotations", "coco_images", "num_images",
                    "model", "preset"):
         if getattr(args, option, None) is None and run.get(option) is not None:

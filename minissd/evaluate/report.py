@@ -42,7 +42,8 @@ def result_to_dict(result, class_names=None) -> dict:
 def result_table(result, class_names=None) -> str:
     """A small aligned text table: AP per class, then the summary numbers."""
     numbers = result_to_dict(result, class_names)
-    width = max([len(k) for k in numbers["ap"]] + [8])
+    summary = ["mAP"] if numbers["metric"] == "voc" else ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large"]
+    width = max([len(k) for k in numbers["ap"]] + [len(k) for k in summary] + [8])
     lines = [f"{'class':<{width}}  AP"]
     for name, ap in numbers["ap"].items():
         lines.append(f"{name:<{width}}  {'-' if ap is None else f'{ap:.4f}'}")

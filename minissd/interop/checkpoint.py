@@ -58,6 +58,8 @@ def read_checkpoint(path) -> dict[str, np.ndarray]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder, not a checkpoint file (.pth, .pt or .npz)")
     if path.endswith(".npz"):
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -74,7 +76,9 @@ def read_checkpoint(path) -> dict[str, np.ndarray]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a corrupt file, or not a torch file at all
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from None
+        first = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint of tensors ({type(error).__name__}"
+                         f"{': ' + first if first else ''})") from None
     if not hasattr(checkpoint, "keys"):
         raise ValueError(f"{path} holds a {type(checkpoint).__name__}, not a state dict")
     checkpoint = unwrap_state_dict(checkpoint)

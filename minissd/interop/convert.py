@@ -16,7 +16,6 @@ A backbone file holds conv1_1 ... fc7 only; ``minissd.models.load`` refuses it a
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass, field
@@ -151,34 +150,12 @@ def _convert_ssd300(state, path, output, num_classes, class_names) -> ConvertRep
                          class_names=list(model.info.class_names), notes=notes)
 
 
-def _read_names(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as stream:
-        return [line.strip() for line in stream if line.strip()]
-
-
 def main(argv=None) -> int:
-    """``python -m minissd.interop CHECKPOINT -o OUT.npz [--num-classes L] [--class-names FILE]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m minissd.interop",
-        description="Convert a checkpoint into a minissd weights file: a torchvision ssd300_vgg16 into a whole "
-                    "model (minissd.models.load), a torchvision vgg16 classifier or ssd.pytorch's "
-                    "vgg16_reducedfc into a VGG16 backbone file (minissd train --backbone).",
-    )
-    parser.add_argument("checkpoint", help="state dict: .pth/.pt (needs PyTorch) or an .npz of it")
-    parser.add_argument("-o", "--output", required=True, help="the minissd .npz to write")
-    parser.add_argument("--num-classes", type=int, default=None,
-                        help="whole SSD300 only: L including the background (default: read from the classification head)")
-    parser.add_argument("--class-names", default=None,
-                        help="whole SSD300 only: text file, one class name per line (default: the COCO slots for L = 91)")
-    args = parser.parse_args(argv)
-    try:
-        names = _read_names(args.class_names) if args.class_names else None
-        report = convert_checkpoint(args.checkpoint, args.output, num_classes=args.num_classes, class_names=names)
-    except (OSError, ImportError, ValueError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0
+    """``python -m minissd.interop CHECKPOINT -o OUT.npz ...``: an alias of ``minissd convert`` (the same
+    options, errors and exit codes; the command lives in ``minissd.cli.convert``)."""
+    from ..cli import main as command
+
+    return command(["convert", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
