@@ -192,3 +192,24 @@ def test_numpy_gives_no_runtime_warning_in_a_whole_detect_run(capsys, tmp_path, 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["detect", weights, picture, "-o", str(tmp_path / "out"), "--threshold", "0"]) == 0
+
+
+def test_no_runtime_warning_in_short_train_and_eval_runs(tmp_path, capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["train", "--num-images", "4", "--iterations", "2", "--batch-size", "2", "--no-progress",
+                     "-o", str(tmp_path / "run")]) == 0
+        assert main(["eval", str(tmp_path / "run" / "model.npz"), "--num-images", "4", "--no-progress"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_boxes_help_lists_every_preset(capsys):
+    from minissd.priors import PRESETS
+
+    with pytest.raises(SystemExit):
+        main(["boxes", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, config in PRESETS.items():
+        assert f"{name} ({config.num_priors} boxes)" in text, name
