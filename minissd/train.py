@@ -35,7 +35,6 @@ stays the checkpoint's. A run resumed at its end does nothing.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import time

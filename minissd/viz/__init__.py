@@ -1,0 +1,28 @@
+"""Pictures: boxes on images, default-box grids, matches, hard negatives, NMS, detections, PR curves.
+
+    canvas          figures without pyplot, colours, images, boxes, grids
+    default_boxes   the default boxes of chosen cells, one panel per feature map
+    matching        matched default boxes and kept hard negatives
+    scenes          cartoon scenes with exact ground truth (the cat and the dog)
+    evaluation      precision-recall curves
+    detections      detections over an Axes, or into a PIL picture
+
+Every function draws on a matplotlib ``Axes`` (made for you when ``ax`` is
+None) and returns it, so notebooks can compose panels and the command line
+can save them. matplotlib is imported lazily: the box modules never need it.
+Coordinates: boxes are xyxy; pass ``normalized=True`` with ``size=(W, H)``
+to draw [0, 1] boxes on a W x H picture.
+"""
+
+from .canvas import PALETTE, color_for, draw_boxes, draw_grid, figure_and_axes, show_image
+from .default_boxes import box_names, default_boxes_figure, plot_default_boxes
+from .detections import plot_detections, render_detections
+from .evaluation import plot_pr_curves
+from .matching import plot_hard_negatives, plot_matches
+from .scenes import TOY_KINDS, toy_scene
+
+__all__ = [
+    "PALETTE", "TOY_KINDS", "box_names", "color_for", "default_boxes_figure", "draw_boxes", "draw_grid",
+    "figure_and_axes", "plot_default_boxes", "plot_detections", "plot_hard_negatives", "plot_matches",
+    "plot_pr_curves", "render_detections", "show_image", "toy_scene",
+]
