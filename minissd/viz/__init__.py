@@ -1,8 +1,10 @@
 """Pictures: boxes on images, default-box grids, matches, hard negatives, NMS, detections, PR curves.
 
     canvas          figures without pyplot, colours, images, boxes, grids
-    default_boxes   the default boxes of chosen cells, one panel per feature map
-    matching        matched default boxes and kept hard negatives
+    default_boxes   the default boxes of chosen cells, one panel per feature map; the two centre rules
+    figure1         the paper's Figure 1: a cat and a dog matched on an 8 x 8 and a 4 x 4 map
+    matching        matched default boxes and kept hard negatives; the greedy bipartite step on the IoU table
+    nms             NMS step by step: who removed whom, at what IoU (from minissd.nms.nms_steps)
     scenes          cartoon scenes with exact ground truth (the cat and the dog)
     evaluation      precision-recall curves
     detections      detections over an Axes, or into a PIL picture
@@ -15,13 +17,17 @@ to draw [0, 1] boxes on a W x H picture.
 """
 
 from .canvas import PALETTE, color_for, draw_boxes, draw_grid, figure_and_axes, show_image
-from .default_boxes import box_names, default_boxes_figure, plot_default_boxes
+from .default_boxes import box_names, cell_grid, centres_figure, default_boxes_figure, plot_default_boxes
 from .detections import plot_detections, render_detections
 from .evaluation import plot_pr_curves
-from .matching import plot_hard_negatives, plot_matches
+from .figure1 import FIGURE1_BOXES, Figure1Matches, figure1, figure1_matches, figure1_scene
+from .matching import bipartite_steps_figure, greedy_bipartite_pairs, plot_hard_negatives, plot_matches
+from .nms import nms_steps_figure, place_captions
 from .scenes import TOY_KINDS, toy_scene
 
 __all__ = [
+    "bipartite_steps_figure", "greedy_bipartite_pairs", "nms_steps_figure", "place_captions",
+    "FIGURE1_BOXES", "Figure1Matches", "cell_grid", "centres_figure", "figure1", "figure1_matches", "figure1_scene",
     "PALETTE", "TOY_KINDS", "box_names", "color_for", "default_boxes_figure", "draw_boxes", "draw_grid",
     "figure_and_axes", "plot_default_boxes", "plot_detections", "plot_hard_negatives", "plot_matches",
     "plot_pr_curves", "render_detections", "show_image", "toy_scene",
