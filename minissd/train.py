@@ -324,8 +324,9 @@ def read_log(path) -> list:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(stream)]
 
 
-def plot_loss_curve(history, path, evaluations=None, title="training loss") -> None:
-    """Save the loss (and its parts, and validation mAP if any) against the iteration."""
+def plot_loss_curve(history, path=None, evaluations=None, title="training loss"):
+    """The loss (and its parts, and validation mAP if any) against the iteration: saved to ``path``
+    when given; returns the figure."""
     from .viz import figure_and_axes
 
     figure, axes = figure_and_axes(figsize=(7, 4))
@@ -353,7 +354,9 @@ def plot_loss_curve(history, path, evaluations=None, title="training loss") -> N
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title)
     figure.tight_layout()
-    save_figure(figure, path, dpi=110)
+    if path is not None:
+        save_figure(figure, path, dpi=110)
+    return figure
 
 
 # --------------------------------------------------------------------------

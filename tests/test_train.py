@@ -280,3 +280,17 @@ def test_bad_config_values_name_the_field():
                              ({"neg_pos_ratio": float("nan")}, "neg_pos_ratio must be a finite number")):
         with pytest.raises(ValueError, match=message):
             TrainConfig(**changes)
+
+
+def test_training_leaves_the_plotting_backend_alone(tmp_path):
+    """A notebook's inline backend must survive train() (which saves loss_curve.png without pyplot)."""
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        train(mini_model(), tiny_data(), config(iterations=2), tmp_path, progress=False)
+        assert matplotlib.get_backend() == "svg"
+        assert (tmp_path / "loss_curve.png").exists()
+    finally:
+        matplotlib.use(before)
