@@ -186,7 +186,7 @@ def _check_target_range(conf_targets, num_classes: int, function: str):
 
 
 def multibox_loss(loc, conf, loc_targets, conf_targets, neg_pos_ratio: float = 3, alpha: float = 1.0,
-                  validate: bool | None = None):
+                  validate: bool | None = None, num_positives: float | None = None):
     """SSD's loss and its gradients.
 
     loc:          (N, P, 4) predicted offsets.
@@ -195,6 +195,10 @@ def multibox_loss(loc, conf, loc_targets, conf_targets, neg_pos_ratio: float = 3
     conf_targets: (N, P) integer labels in 0..L-1, 0 for background (an
                   integer dtype: float targets are refused).
     neg_pos_ratio: hard negatives per positive, finite and >= 0.  alpha: >= 0.
+    num_positives: the N the sums are divided by; default (None) the positives of this batch.
+                  Data-parallel training (``minissd.distributed``) passes the positives of the
+                  whole global batch, so that the shards' losses and gradients add up to the
+                  batch's. Finite and >= 0 (0 divides by 1, as no positive does).
     Returns a ``MultiBoxLossResult``.
 
     Shapes, dtypes and the two numbers are always checked, at no cost.
@@ -214,6 +218,9 @@ def multibox_loss(loc, conf, loc_targets, conf_targets, neg_pos_ratio: float = 3
     neg_pos_ratio = _check_ratio(neg_pos_ratio, function)
     alpha = check_number(alpha, "alpha", function, low=0, rule="the weight of the localisation loss")
     _check_shapes(loc, conf, loc_targets, conf_targets, function)
+    if num_positives is not None:
+        num_positives = check_number(num_positives, "num_positives", function, low=0,
+                                     rule="the positives of the global batch")
     num_classes = conf.shape[-1]
     dtype = loc.dtype
     if validate is None:
@@ -228,7 +235,8 @@ def multibox_loss(loc, conf, loc_targets, conf_targets, neg_pos_ratio: float = 3
         selected = positive | negative  # (N, P)
 
         num_pos = positive.sum()
-        denom = xp.maximum(num_pos, 1).astype(dtype)  # N, kept at 1 when there are no positives
+        total = num_pos if num_positives is None else xp.asarray(num_positives)  # N of the (global) batch
+        denom = xp.maximum(total, 1).astype(dtype)  # N, kept at 1 when there are no positives
 
         # clipped so an unchecked bad target cannot index outside the L classes; it poisons the loss below
         labels = xp.clip(conf_targets, 0, num_classes - 1).astype(xp.int64)[..., None]  # (N, P, 1)

@@ -172,12 +172,13 @@ def make_optimizer(model, config: TrainConfig):
                bias_decay=config.bias_decay, schedule=schedule)
 
 
-def make_loader(model, dataset, config: TrainConfig) -> DataLoader:
+def make_loader(model, dataset, config: TrainConfig, shard=(0, 1)) -> DataLoader:
+    """The training batches of ``config`` (``shard`` = (rank, count): this process's part of each)."""
     size, mean = model.image_size, model.info.mean
     transform = SSDAugmentation(size, mean, **config.augment_options) if config.augment else eval_transform(size, mean)
     return DataLoader(dataset, config.batch_size, backend.to_numpy(model.priors), transform,
                       shuffle=True, seed=config.seed, drop_last=True, prefetch=config.prefetch,
-                      drop_difficult=config.drop_difficult)
+                      drop_difficult=config.drop_difficult, shard=shard)
 
 
 # --------------------------------------------------------------------------
@@ -365,7 +366,7 @@ def plot_loss_curve(history, path=None, evaluations=None, title="training loss")
 
 def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, resume: bool | str = False,
           progress: bool = True, evaluate_fn=None, on_log=None, run_info: dict | None = None,
-          allow_changes=()) -> TrainState:
+          allow_changes=(), group=None) -> TrainState:
     """Train ``model`` on ``dataset`` following ``config``; files go to ``output_dir``.
 
     resume: False, True (continue from output_dir/checkpoint.npz) or a checkpoint path; the
@@ -376,15 +377,40 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
             starting weights), saved in every checkpoint and compared on resume.
     evaluate_fn(model, dataset) -> (mAP, {label: AP}) for periodic validation
     (default: VOC all-point mAP@0.5 via ``minissd.evaluate.evaluate_model``).
+    group:  the processes that train together (``minissd.distributed``; default one process):
+            each reads its shard of every global batch, the gradients are summed with one
+            allreduce, every process takes the same step; rank 0 alone writes files, logs,
+            validates and shows the progress bar. An error on one rank stops them all.
     Writes checkpoint.npz, model.npz (final weights), train_log.csv,
     eval_log.json and loss_curve.png. Returns a ``TrainState``.
     """
-    os.makedirs(output_dir, exist_ok=True)
-    remove_stale_temporaries(output_dir)  # left by a run killed while writing
+    from .distributed import GradientBuffer, SingleProcess, broadcast_buffers, shard_of, sum_scalar
+
+    group = group or SingleProcess()
+    lead = group.rank == 0
+    try:
+        return _train(model, dataset, config, output_dir, val_dataset, resume, progress, evaluate_fn, on_log,
+                      run_info, allow_changes, group, lead, GradientBuffer, broadcast_buffers, shard_of, sum_scalar)
+    except BaseException as error:
+        if group.size > 1:  # the other ranks wait in an allreduce that will never come: stop the job
+            from .distributed import abort_job
+
+            abort_job(group, error)
+        raise
+
+
+def _train(model, dataset, config, output_dir, val_dataset, resume, progress, evaluate_fn, on_log, run_info,
+           allow_changes, group, lead, GradientBuffer, broadcast_buffers, shard_of, sum_scalar) -> TrainState:
+    if lead:
+        os.makedirs(output_dir, exist_ok=True)
+        remove_stale_temporaries(output_dir)  # left by a run killed while writing
+    group.barrier()
     checkpoint_path = os.path.join(output_dir, CHECKPOINT_NAME)
     run_info = dict(run_info or {})
     if "images" not in run_info:
         run_info["images"] = len(dataset)
+    if group.size > 1:
+        run_info["processes"] = group.size
     model.train()
     model.freeze(config.frozen)  # the backward then skips what only frozen parameters need
     optimizer = make_optimizer(model, config)
@@ -405,7 +431,9 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
         from .evaluate.run import voc_map_of
 
         evaluate_fn = voc_map_of
-    loader = make_loader(model, dataset, config)
+    if not lead:
+        evaluate_fn = None  # rank 0 validates
+    loader = make_loader(model, dataset, config, shard_of(config.batch_size, group))
     per_epoch = len(loader)
     if per_epoch < 1:
         raise ValueError(f"the dataset has {len(dataset)} images, fewer than one batch of {config.batch_size}")
@@ -416,8 +444,11 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
         return state
     xp = backend.get_array_module(*model.params.values())
     dtype = next(iter(model.params.values())).dtype
-    log_stream, log_writer, state.history = _open_log(os.path.join(output_dir, LOG_NAME), state.iteration)
-    bar = _progress_bar(progress, config.iterations, state.iteration)
+    trained = list(trainable_parameters(model, config))
+    reducer = GradientBuffer(model.grads, trained, extra=3) if group.size > 1 else None
+    log_stream, log_writer, state.history = (_open_log(os.path.join(output_dir, LOG_NAME), state.iteration) if lead
+                                             else (None, None, []))
+    bar = _progress_bar(progress and lead, config.iterations, state.iteration)
     epoch, position = divmod(state.iteration, per_epoch)
     batches = loader.epoch(epoch, position)
     window_start, window_images = time.perf_counter(), 0
@@ -430,9 +461,11 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
                                 "try a lower --lr or a longer --warmup")
 
     def checkpoint(buffers=None):
-        """Write the checkpoint of ``state.iteration``; ``buffers``: the BatchNorm statistics to save instead
-        of the current ones (those from before the forward that proved the weights)."""
+        """Write the checkpoint of ``state.iteration`` (rank 0); ``buffers``: the BatchNorm statistics
+        to save instead of the current ones (those from before the forward that proved the weights)."""
         nonlocal last_good
+        if not lead:
+            return
         current = None
         if buffers is not None:
             current = {name: b.copy() for name, b in model.buffers.items()}
@@ -463,39 +496,55 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
             images = xp.asarray(batch.images, dtype=dtype)
             loc_targets = xp.asarray(batch.loc_targets, dtype=dtype)
             conf_targets = xp.asarray(batch.conf_targets)
+            # the N of the loss: the positives of the whole global batch (a sum over the shards)
+            positives = None if reducer is None else sum_scalar(group, int((batch.conf_targets > 0).sum()))
             before = {name: b.copy() for name, b in model.buffers.items()} if pending else None
             # overflow is detected below (a non-finite loss or weight stops the run with one clear
             # message), so NumPy's own RuntimeWarnings would only add noise while it diverges
             with np.errstate(over="ignore", invalid="ignore"):
                 loc, conf = model.forward(images)
-                out = multibox_loss(loc, conf, loc_targets, conf_targets, config.neg_pos_ratio, config.alpha)
-            loss = float(out.loss)  # one host sync per iteration, to stop at once on NaN
-            if not math.isfinite(loss):
-                raise diverged(f"the loss became {loss} at iteration {state.iteration} (loc {float(out.loc_loss)}, "
-                               f"conf {float(out.conf_loss)})")
-            if pending:
-                checkpoint(before)
-                pending = False
+                out = multibox_loss(loc, conf, loc_targets, conf_targets, config.neg_pos_ratio, config.alpha,
+                                    num_positives=positives)
+            if reducer is None:
+                loss = float(out.loss)  # one host sync per iteration, to stop at once on NaN
+                if not math.isfinite(loss):
+                    raise diverged(f"the loss became {loss} at iteration {state.iteration} "
+                                   f"(loc {float(out.loc_loss)}, conf {float(out.conf_loss)})")
             model.zero_grad()
             with np.errstate(over="ignore", invalid="ignore"):
                 model.backward(out.grad_loc, out.grad_conf)
+            if reducer is None:
+                loc_loss, conf_loss = float(out.loc_loss), float(out.conf_loss)
+            else:  # one allreduce: every rank's gradient share, plus the loss parts for the log
+                loss, loc_loss, conf_loss = reducer.reduce(
+                    group, model.grads, [float(out.loss), float(out.loc_loss), float(out.conf_loss)])
+                if not math.isfinite(loss):  # the same sum on every rank: they all stop together
+                    raise diverged(f"the loss became {loss} at iteration {state.iteration} "
+                                   f"(loc {loc_loss}, conf {conf_loss})")
+            if pending:
+                checkpoint(before)
+                pending = False
+            with np.errstate(over="ignore", invalid="ignore"):
                 lr = optimizer.step()
+            if reducer is not None:
+                broadcast_buffers(group, model.buffers)  # rank 0's BatchNorm statistics, as DDP
             state.iteration += 1
-            window_images += len(batch)
+            window_images += len(batch) * group.size
             state.elapsed_s = time.perf_counter() - run_start
-            if state.iteration % config.log_every == 0 or state.iteration == config.iterations or state.iteration == 1:
+            if lead and (state.iteration % config.log_every == 0 or state.iteration == config.iterations
+                         or state.iteration == 1):
                 now = time.perf_counter()
                 rate = window_images / max(now - window_start, 1e-9)
                 window_start, window_images = now, 0
-                row = {"iteration": state.iteration, "loss": loss, "loc_loss": float(out.loc_loss),
-                       "conf_loss": float(out.conf_loss), "lr": lr, "images_per_s": rate,
+                row = {"iteration": state.iteration, "loss": loss, "loc_loss": loc_loss,
+                       "conf_loss": conf_loss, "lr": lr, "images_per_s": rate,
                        "elapsed_s": state.elapsed_s}
                 log_writer.writerow(row)
                 log_stream.flush()
                 state.history.append(row)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.3f}", loc=f"{row['loc_loss']:.3f}",
-                                    conf=f"{row['conf_loss']:.3f}", lr=f"{lr:.2g}", img_s=f"{rate:.1f}")
+                    bar.set_postfix(loss=f"{loss:.3f}", loc=f"{loc_loss:.3f}",
+                                    conf=f"{conf_loss:.3f}", lr=f"{lr:.2g}", img_s=f"{rate:.1f}")
                 if on_log is not None:
                     on_log(row)
             if bar is not None:
@@ -511,21 +560,26 @@ def train(model, dataset, config: TrainConfig, output_dir, val_dataset=None, res
         if evaluate_fn is not None:
             _validate(model, val_dataset, evaluate_fn, state, output_dir, bar)
         checkpoint()
-        try:
-            save_model(model, os.path.join(output_dir, "model.npz"), {"kind": "weights", "iteration": state.iteration})
-        except OSError as error:
-            raise CheckpointWriteError(f"could not write {os.path.join(output_dir, 'model.npz')} "
-                                       f"({error.strerror or error}); the checkpoint {checkpoint_path} holds "
-                                       "the same weights") from None
+        if lead:
+            try:
+                save_model(model, os.path.join(output_dir, "model.npz"),
+                           {"kind": "weights", "iteration": state.iteration})
+            except OSError as error:
+                raise CheckpointWriteError(f"could not write {os.path.join(output_dir, 'model.npz')} "
+                                           f"({error.strerror or error}); the checkpoint {checkpoint_path} "
+                                           "holds the same weights") from None
     finally:
         batches.close()
-        log_stream.close()
+        if log_stream is not None:
+            log_stream.close()
         if bar is not None:
             bar.close()
         model.clear_cache()
-        remove_stale_temporaries(output_dir)
-    if state.history:
+        if lead:
+            remove_stale_temporaries(output_dir)
+    if lead and state.history:
         plot_loss_curve(state.history, os.path.join(output_dir, "loss_curve.png"), state.evaluations)
+    group.barrier()
     return state
 
 

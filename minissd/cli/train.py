@@ -199,7 +199,7 @@ def model_from_args(args, dataset, seed: int, announce=print):
 # validation data
 # --------------------------------------------------------------------------
 
-def validation_dataset(args, train_set):
+def validation_dataset(args, train_set, announce=print):
     """The validation split the options (or the defaults) name, or None."""
     if args.no_val:
         return None
@@ -218,8 +218,8 @@ def validation_dataset(args, train_set):
             raise UsageError("--val-year applies to a VOCdevkit; --data-root is one VOC-style folder")
         split = args.val_split or default_voc_split(args.data_root, "eval")
         if split == "all" or split == (args.split or default_voc_split(args.data_root, "train")):
-            print("no validation: the folder has no test list apart from the training images "
-                  "(give --val-split, or evaluate later with minissd eval)")
+            announce("no validation: the folder has no test list apart from the training images "
+                     "(give --val-split, or evaluate later with minissd eval)")
             return None
         return voc_dataset(args, split, None, class_names=names, announce=lambda _: None)
     train_years = (args.year or "2007").split("+")
@@ -272,7 +272,16 @@ def run_train(args) -> int:
         raise UsageError("--freeze-backbone keeps loaded weights fixed: give --weights or --backbone")
     device = resolve_device(args)
     apply_image_limit(args)
-    output_folder(args.output)
+    from ..distributed import DistributedError, world
+
+    try:
+        group = world(device)  # several processes when started by mpiexec -n K (docs/distributed.md)
+    except DistributedError as error:
+        raise UserError(str(error)) from None
+    say = print if group.rank == 0 else (lambda *a, **k: None)
+    if group.rank == 0:
+        output_folder(args.output)
+    group.barrier()
     checkpoint = os.path.join(args.output, CHECKPOINT_NAME)
     saved = None
     if args.resume:
@@ -285,10 +294,10 @@ def run_train(args) -> int:
     kind = dataset_kind(args)
     if args.split is None and kind == "voc" and args.data_root:
         args.split = default_voc_split(args.data_root, "train")
-    dataset = dataset_from_args(args, "train")
-    val_dataset = validation_dataset(args, dataset)
+    dataset = dataset_from_args(args, "train", announce=say)
+    val_dataset = validation_dataset(args, dataset, announce=say)
     seed = args.seed if args.seed is not None else (saved["config"].get("seed", 0) if saved else 0)
-    model, start = model_from_args(args, dataset, seed)
+    model, start = model_from_args(args, dataset, seed, announce=say)
     if saved and not (args.weights or args.backbone):  # "--resume" alone: the run started as the checkpoint says
         start = {key: value for key, value in saved["run"].items() if key in ("start", "weights", "backbone")} or start
     # resuming: what the command line says, else the checkpoint's settings (train() compares the two)
@@ -306,23 +315,24 @@ def run_train(args) -> int:
         frozen = tuple(saved["config"].get("frozen", ()))
     config = TrainConfig(**recipe, frozen=frozen, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every)
     model.to(device)
-    print(f"training {model} on {len(dataset)} images ({args.dataset}) on the {device}; output in {args.output}"
-          + (f"; {len(frozen)} backbone arrays frozen" if frozen else ""))
+    where = f"on the {device}" if group.size == 1 else f"on {group.size} processes ({group.name}, {device})"
+    say(f"training {model} on {len(dataset)} images ({args.dataset}) {where}; output in {args.output}"
+        + (f"; {len(frozen)} backbone arrays frozen" if frozen else ""))
     try:
         with blas_threads(args.threads):
             state = train(model, dataset, config, args.output, val_dataset=val_dataset, resume=bool(saved),
                           progress=not args.no_progress, run_info=_run_info(args, dataset, model, start),
-                          allow_changes=allow)
+                          allow_changes=allow, group=group)
     except TrainingDiverged as error:
         raise UserError(str(error)) from None
     except ResumeMismatch as error:
         raise UserError(f"{error}. Give the checkpoint's options (or none: --resume alone continues the run "
                         "as it was), or --extend N to train on to iteration N") from None
     if saved and saved["meta"]["extra"]["iteration"] == config.iterations:
-        print(f"the run in {args.output} was already finished at iteration {config.iterations}: nothing to do "
-              "(--extend N trains on)")
+        say(f"the run in {args.output} was already finished at iteration {config.iterations}: nothing to do "
+            "(--extend N trains on)")
     last = state.evaluations[-1]["mAP"] if state.evaluations else None
-    print(f"done: {state.iteration} iterations in {state.elapsed_s:.0f} s; "
+    say(f"done: {state.iteration} iterations in {state.elapsed_s:.0f} s; "
           + (f"validation mAP {last:.4f}; " if last is not None else "no validation; ")
           + f"weights in {os.path.join(args.output, 'model.npz')}")
     return 0

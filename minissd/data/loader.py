@@ -127,6 +127,10 @@ class DataLoader:
     prefetch:      batches prepared ahead in a background thread; 0 prepares
                    each batch in the caller's thread (simplest to debug).
     iou_threshold, variances, bipartite: passed to ``minissd.matching.match``.
+    shard:         (rank, count): serve only the rank-th of ``count`` equal contiguous
+                   parts of every batch (data-parallel training; ``batch_size`` stays
+                   the global batch size, which ``count`` must divide). Every shard of
+                   one batch together is the one-process batch, augmented the same.
     drop_difficult: leave objects flagged difficult out of the training
                    targets (before the transform and the matching), as SSD's
                    VOC training does; the dataset keeps them flagged, so the
@@ -143,7 +147,8 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size: int, priors, transform, shuffle: bool = True, seed: int = 0,
                  drop_last: bool | None = None, prefetch: int = 2, iou_threshold: float = 0.5,
-                 variances=(0.1, 0.2), bipartite: str = "greedy", drop_difficult: bool = False):
+                 variances=(0.1, 0.2), bipartite: str = "greedy", drop_difficult: bool = False,
+                 shard: tuple = (0, 1)):
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
         priors = np.asarray(priors)
@@ -161,6 +166,11 @@ class DataLoader:
         self.prefetch = int(prefetch)
         self.match_options = dict(iou_threshold=iou_threshold, variances=variances, bipartite=bipartite)
         self.drop_difficult = bool(drop_difficult)
+        rank, count = (int(v) for v in shard)
+        if not (count >= 1 and 0 <= rank < count and self.batch_size % count == 0):
+            raise ValueError(f"shard must be (rank, count) with 0 <= rank < count and count dividing the batch "
+                             f"size {self.batch_size}; got {tuple(shard)}")
+        self.shard = (rank, count)
         self.skipped: dict[int, str] = {}
         self.next_epoch = 0
 
@@ -179,10 +189,15 @@ class DataLoader:
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
 
     def batch_indices(self, epoch: int) -> list[np.ndarray]:
-        """The dataset indices of each batch of an epoch."""
+        """The dataset indices of each batch of an epoch (this shard's part of each global batch)."""
         order = self.order(epoch)
-        return [order[start:start + self.batch_size] for start in range(0, len(self) * self.batch_size,
-                                                                          self.batch_size)]
+        batches = [order[start:start + self.batch_size] for start in range(0, len(self) * self.batch_size,
+                                                                             self.batch_size)]
+        rank, count = self.shard
+        if count == 1:
+            return batches
+        part = self.batch_size // count  # data-parallel: rank r takes the r-th contiguous part
+        return [batch[rank * part:(rank + 1) * part] for batch in batches]
 
     def sample_rng(self, epoch: int, index: int, stands_in_for: int | None = None) -> np.random.Generator:
         """The generator that transforms dataset item ``index`` in ``epoch`` (when it

@@ -9,32 +9,46 @@ its first elements, shaped as they need.
 
 A view is only valid until the next request for the same name: use it and
 drop it inside one op, never return it to the caller.
+
+The buffers belong to the thread that asked for them: two threads running
+convolutions at the same time (the in-process ranks of
+``minissd.distributed.ThreadGroup``) must never share one.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 
-_buffers: dict[tuple, object] = {}
+_local = threading.local()
+
+
+def _table() -> dict:
+    """This thread's buffers: (name, array module, dtype) -> flat array."""
+    table = getattr(_local, "buffers", None)
+    if table is None:
+        table = _local.buffers = {}
+    return table
 
 
 def scratch(name: str, shape: tuple[int, ...], dtype, xp):
     """An uninitialised array of ``shape``, a view of the reused buffer ``name``."""
     size = math.prod(shape)
     key = (name, xp.__name__, str(xp.dtype(dtype)))
-    buffer = _buffers.get(key)
+    buffers = _table()
+    buffer = buffers.get(key)
     if buffer is None or buffer.size < size:
-        _buffers.pop(key, None)  # free the old one before allocating the larger
+        buffers.pop(key, None)  # free the old one before allocating the larger
         buffer = xp.empty(size, dtype=dtype)
-        _buffers[key] = buffer
+        buffers[key] = buffer
     return buffer[:size].reshape(shape)
 
 
 def clear() -> None:
-    """Free every scratch buffer (they come back at the next call that needs them)."""
-    _buffers.clear()
+    """Free this thread's scratch buffers (they come back at the next call that needs them)."""
+    _table().clear()
 
 
 def nbytes() -> int:
-    """Bytes held by the scratch buffers now."""
-    return sum(int(b.nbytes) for b in _buffers.values())
+    """Bytes held by this thread's scratch buffers now."""
+    return sum(int(b.nbytes) for b in _table().values())
