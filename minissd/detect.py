@@ -171,6 +171,16 @@ class Detector:
                             iou_threshold=self.iou_threshold, top_k=self.top_k, keep_top_k=self.keep_top_k)
         return [tuple(backend.to_numpy(a) for a in item) for item in found]
 
+    def explain(self, image, score_threshold: float | None = None) -> list:
+        """Every detection of one picture explained, best first: ``minissd.explain.Explanation`` each.
+
+        Explanation k is detection k of ``predict(image, score_threshold)``, to the bit, with its
+        default box (map, cell, shape), raw offsets and decoding, softmax and what NMS removed for it.
+        """
+        from .explain import explain_image
+
+        return explain_image(self, image, score_threshold)
+
     def draw(self, image, detections: Detections | None = None, score_threshold: float = 0.5):
         """A PIL picture of ``image`` with its detections (scoring above the threshold) drawn."""
         from .viz import render_detections

@@ -15,11 +15,11 @@ import sys
 import warnings
 
 from .. import __version__
-from . import boxes, convert, demo, detect, evaluate, train
+from . import analyze, anchors, boxes, convert, demo, detect, evaluate, explain, train
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, UserError, debug_requested, one_line
 from .options import Parser, add_common
 
-COMMANDS = [demo, train, evaluate, detect, convert, boxes]
+COMMANDS = [demo, train, evaluate, analyze, detect, explain, convert, boxes, anchors]
 
 __all__ = ["UserError", "build_parser", "main"]
 
@@ -56,8 +56,10 @@ def main(argv=None) -> int:
     except Exception as error:  # the rule: one line, never a traceback (unless asked for)
         if debug_requested(args):
             raise
-        print(f"minissd {args.command}: error: {one_line(error)}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, UsageError) else EXIT_ERROR
+        print(f"minissd {args.command}: error: {one_line(error)}", file=sys.stderr, flush=True)
+        code = EXIT_USAGE if isinstance(error, UsageError) else EXIT_ERROR
+        _stop_the_other_processes(code)
+        return code
     finally:
         warnings.showwarning = previous
 
@@ -69,3 +71,15 @@ def _one_line_warning(command: str):
         print(f"minissd {command}: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
 
     return show
+
+
+def _stop_the_other_processes(code: int) -> None:
+    """In a job of several processes (mpiexec), one that fails must stop the rest, or they wait forever."""
+    from ..distributed import launched_size
+
+    if launched_size() > 1:
+        try:
+            from mpi4py import MPI
+        except ImportError:
+            return
+        MPI.COMM_WORLD.Abort(code)
