@@ -17,16 +17,12 @@ is close to them, and they are learned from a single, poorly fitting box. Below
 R-CNN's rule), so its offsets are large and hard to regress. Both shares fall
 when the scales s_k and the aspect ratios resemble the objects' sizes and shapes.
 
-Boxes are normalised as the training transform does it: resizing a W x H
-picture to the square input and dividing by the input side is x / W, y / H.
-Objects flagged difficult are left out by default, as the trainer leaves them
-out of the targets. Augmentation is not applied: the numbers describe the
-annotations as they are (SSD's zoom out makes objects smaller still).
-
-Reading. ``dataset_boxes`` takes VOC and COCO boxes from the dataset's index
-and each picture's size from its file header, without decoding a pixel
-(``image_annotation``); ``ShapesDataset`` draws its pictures (its boxes come
-from drawing); any other dataset of ``Sample``s is read item by item.
+Boxes are normalised as the training transform does it (x / W, y / H) and
+read without decoding a picture where the dataset allows it; difficult objects
+are left out by default, as the trainer leaves them out of the targets
+(``coverage_boxes.py``: ``dataset_boxes``, ``image_annotation``, re-exported
+here). Augmentation is not applied: the numbers describe the annotations as
+they are (SSD's zoom out makes objects smaller still).
 
     from minissd.coverage import coverage, compare_presets
     cov = coverage(ShapesDataset("val"), "tiny")        # or a list of (G_i, 4) boxes, one per image
@@ -38,160 +34,25 @@ from drawing); any other dataset of ``Sample``s is read item by item.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backend import to_numpy
-from .boxes import check_boxes, cxcywh_to_xyxy, iou
+from .boxes import cxcywh_to_xyxy, iou
+from .coverage_boxes import (  # noqa: F401 - re-exported: they lived here before coverage_boxes.py
+    NORMALISED_TOLERANCE,
+    DatasetBoxes,
+    ImageAnnotation,
+    as_dataset_boxes,
+    dataset_boxes,
+    image_annotation,
+)
 from .matching import BIPARTITE_CHOICES, IOU_RULE, match_indices
 from .priors import PriorConfig, default_boxes, get_config, prior_slices
-from .validate import as_float_array, check_choice, check_count, check_threshold, format_row
+from .validate import check_choice, check_threshold
 
 LOW_IOU = 0.3  # the second mark: below it even an object's best default box is far off
 HISTOGRAM_EDGES = np.linspace(0.0, 1.0, 21)  # best-IoU bins of 0.05, for the summary
-NORMALISED_TOLERANCE = 1e-4  # boxes may leave [0, 1] by float rounding only
-
-
-# --------------------------------------------------------------------------
-# the boxes of a dataset, normalised, without decoding pictures
-# --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ImageAnnotation:
-    """One picture's training objects. boxes (G, 4) float32 pixel xyxy; difficult (G,) bool."""
-
-    boxes: np.ndarray
-    difficult: np.ndarray
-    width: int
-    height: int
-    image_id: str
-
-
-def image_annotation(dataset, index: int) -> ImageAnnotation:
-    """Item ``index``'s boxes and picture size, decoding no picture where the dataset allows it.
-
-    VOCDataset / COCODataset: the boxes of the dataset's index, the size from
-    the picture's header, boxes checked against it as reading the item does
-    (``check_pixel_box``: clipped within a pixel, ``DataError`` beyond).
-    COCO's crowd regions are not training targets and are left out.
-    ConcatDataset: its part's. Anything else (ShapesDataset, your own):
-    ``dataset[index]``, a ``Sample``.
-    """
-    from .data import COCODataset, ConcatDataset, VOCDataset
-    from .data.sample import as_box_array, check_pixel_box, image_size
-
-    index = int(index)
-    if isinstance(dataset, ConcatDataset):
-        start = 0
-        for part in dataset.datasets:
-            if index < start + len(part):
-                return image_annotation(part, index - start)
-            start += len(part)
-        raise IndexError(f"index {index} out of range for ConcatDataset of length {len(dataset)}")
-    if isinstance(dataset, VOCDataset):
-        # the record VOCDataset keeps per image (minissd/data/voc.py, _read_record)
-        image_id, xml_path, image_path, boxes, labels, difficult, object_indices = dataset._records[index]
-        width, height = image_size(image_path)
-        names = dataset.class_names
-        where = [f"{xml_path}, object {k} '{names[label]}'" for label, k in zip(labels, object_indices)]
-    elif isinstance(dataset, COCODataset):
-        # the record COCODataset keeps per image (minissd/data/coco.py, _read_record); crowd regions left out
-        image_id, _, image_path, (boxes, labels, _, positions), _ = dataset._records[index]
-        width, height = image_size(image_path)
-        difficult = np.zeros(len(labels), dtype=bool)
-        where = [f"{dataset.annotation_file}, annotations[{k}] (image {image_path})" for k in positions]
-    else:
-        sample = dataset[index]
-        return ImageAnnotation(np.asarray(sample.boxes, dtype=np.float32).reshape(-1, 4),  # (G, 4)
-                               np.asarray(sample.difficult, dtype=bool).reshape(-1), sample.width, sample.height,
-                               str(sample.image_id))
-    boxes = as_box_array([check_pixel_box(box, width, height, place) for box, place in zip(boxes, where)])
-    return ImageAnnotation(boxes, np.asarray(difficult, dtype=bool).copy(), int(width), int(height), str(image_id))
-
-
-@dataclass(frozen=True)
-class DatasetBoxes:
-    """Normalised training boxes, one (G_i, 4) float32 xyxy array per image, and what was left out.
-
-    skipped: (item index, reason) of pictures a ``skip_bad`` dataset could not read.
-    difficult_left_out: objects flagged difficult that were dropped.
-    source: what the boxes came from, for tables and titles.
-    """
-
-    boxes: list
-    skipped: tuple = ()
-    difficult_left_out: int = 0
-    source: str = ""
-
-
-def dataset_boxes(dataset, limit: int | None = None, drop_difficult: bool = True) -> DatasetBoxes:
-    """The first ``limit`` images (all when None) of ``dataset`` as normalised boxes: x / W, y / H.
-
-    A picture that cannot be read is a ``DataError`` naming the file, or, for a
-    dataset built with ``skip_bad=True``, skipped with one warning at the end.
-    """
-    from .data import DataError
-
-    limit = None if limit is None else check_count(limit, "limit", "dataset_boxes")
-    count = len(dataset) if limit is None else min(limit, len(dataset))
-    boxes, skipped, dropped = [], [], 0
-    for index in range(count):
-        try:
-            annotation = image_annotation(dataset, index)
-        except DataError as error:
-            if not getattr(dataset, "skip_bad", False):
-                raise
-            skipped.append((index, str(error)))
-            continue
-        pixels, difficult = annotation.boxes, annotation.difficult
-        if drop_difficult and difficult.any():
-            dropped += int(difficult.sum())
-            pixels = pixels[~difficult]
-        scale = np.array([annotation.width, annotation.height] * 2, dtype=np.float32)
-        normalised = (pixels / scale).astype(np.float32)  # (G, 4) in [0, 1]
-        boxes.append(check_boxes(normalised, f"item {index} ({annotation.image_id}) boxes", function="dataset_boxes"))
-    if skipped:
-        warnings.warn(f"dataset_boxes: skipped {len(skipped)} picture(s) that could not be read "
-                      f"(the first, item {skipped[0][0]}: {skipped[0][1]})", UserWarning, stacklevel=2)
-    return DatasetBoxes(boxes, tuple(skipped), dropped, repr(dataset))
-
-
-def _given_boxes(data, function: str) -> DatasetBoxes:
-    """A (G, 4) array (one image) or a list of them (one per image), checked, as ``DatasetBoxes``."""
-    one_image = isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__")
-    images = [data] if one_image else list(data)
-    checked = []
-    for i, boxes in enumerate(images):
-        name = "boxes" if one_image else f"boxes[{i}]"
-        boxes = np.asarray(to_numpy(as_float_array(boxes, name, function)), dtype=np.float32)
-        if boxes.size == 0:
-            boxes = boxes.reshape(0, 4)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"{function}: {name} has shape {boxes.shape}; give one (G, 4) xyxy array per image")
-        check_boxes(boxes, name, function=function)
-        outside = np.flatnonzero(((boxes < -NORMALISED_TOLERANCE) | (boxes > 1 + NORMALISED_TOLERANCE)).any(axis=1))
-        if outside.size:
-            g = int(outside[0])
-            raise ValueError(f"{function}: {name}[{g}] = {format_row(boxes[g])} lies outside [0, 1]; give boxes "
-                             "normalised by the picture's size (x / width, y / height)")
-        checked.append(boxes)
-    return DatasetBoxes(checked, source="the boxes given")
-
-
-def _as_dataset_boxes(data, limit, drop_difficult, function: str) -> DatasetBoxes:
-    if isinstance(data, DatasetBoxes):
-        limited = data.boxes if limit is None else data.boxes[:check_count(limit, "limit", function)]
-        return DatasetBoxes(list(limited), data.skipped, data.difficult_left_out, data.source)
-    if isinstance(data, (np.ndarray, list, tuple)) or hasattr(data, "__cuda_array_interface__"):
-        given = _given_boxes(data, function)
-        return given if limit is None else DatasetBoxes(given.boxes[:check_count(limit, "limit", function)],
-                                                        source=given.source)
-    if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
-        return dataset_boxes(data, limit, drop_difficult)
-    raise TypeError(f"{function}: data is a {type(data).__name__}; give a dataset, a list of (G, 4) normalised "
-                    "boxes per image, or DatasetBoxes")
 
 
 # --------------------------------------------------------------------------
@@ -347,7 +208,7 @@ def coverage(data, preset, iou_threshold: float = 0.5, limit: int | None = None,
     config = get_config(preset)
     iou_threshold = check_threshold(iou_threshold, "iou_threshold", "coverage", rule=IOU_RULE)
     check_choice(bipartite, "bipartite", "coverage", BIPARTITE_CHOICES)
-    images = _as_dataset_boxes(data, limit, drop_difficult, "coverage")
+    images = as_dataset_boxes(data, limit, drop_difficult, "coverage")
     priors = default_boxes(config)  # (P, 4) cxcywh, exactly the trainer's
     corners = cxcywh_to_xyxy(priors, validate=False)  # (P, 4)
     kinds, prior_map, prior_kind = prior_kinds(config)
@@ -389,7 +250,7 @@ def compare_presets(data, presets, iou_threshold: float = 0.5, limit: int | None
     """``coverage`` of the same objects under each of ``presets``; a dataset is read once."""
     if isinstance(presets, (str, PriorConfig)) or not hasattr(presets, "__iter__"):
         raise TypeError(f"compare_presets: presets = {presets!r} must be a list of preset names or PriorConfigs")
-    images = _as_dataset_boxes(data, limit, drop_difficult, "compare_presets")
+    images = as_dataset_boxes(data, limit, drop_difficult, "compare_presets")
     return [coverage(images, preset, iou_threshold, bipartite=bipartite) for preset in presets]
 
 

@@ -257,3 +257,39 @@ def test_skip_bad_skips_images_with_one_warning(tmp_path):
     assert len(dataset) == 1 and dataset[0].image_id == "11"
     assert [image_id for image_id, _ in dataset.skipped] == ["10", "12"]
     assert "unknown category_id 5" in dataset.skipped[0][1]
+
+
+def test_annotation_is_the_items_training_boxes_and_size(tmp_path):
+    dataset = COCODataset(*write_coco(tmp_path, coco_json()))
+    for index in range(len(dataset)):
+        boxes, difficult, width, height, image_id = dataset.annotation(index)
+        sample = dataset[index]
+        assert boxes.dtype == np.float32 and boxes.shape == sample.boxes.shape
+        np.testing.assert_array_equal(boxes, sample.boxes)  # crowd regions left out, as in sample.boxes
+        assert difficult.dtype == bool and difficult.shape == (len(sample.labels),) and not difficult.any()
+        assert (width, height) == (sample.width, sample.height) and type(width) is int
+        assert image_id == sample.image_id and type(image_id) is str
+    boxes, _, width, height, image_id = dataset.annotation(0)
+    np.testing.assert_allclose(boxes, [[2, 3, 12, 8], [5.5, 6, 10, 10]])  # xywh -> xyxy, the crowd box not there
+    assert (width, height, image_id) == (40, 30, "10")
+    assert dataset.annotation(2)[0].shape == (0, 4)
+
+
+def test_annotation_reads_only_the_header_and_checks_the_true_size(tmp_path):
+    images = [{"id": 10, "file_name": "a.jpg", "width": 64, "height": 48},
+              {"id": 11, "file_name": "b.png", "width": 40, "height": 30}]
+    annotations = [annotation(image_id=10, bbox=[1, 1, 5, 5]), annotation(id=7, image_id=11, bbox=[1, 1, 30, 5])]
+    path, image_dir = write_coco(tmp_path, coco_json(images=images, annotations=annotations))
+    cut = tmp_path / "images" / "a.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(cut)
+    cut.write_bytes(cut.read_bytes()[:-1500])  # the header is intact, the body is not
+    Image.new("RGB", (20, 20)).save(tmp_path / "images" / "b.png")  # smaller than the JSON says
+    lazy = COCODataset(path, image_dir, check_images=False)  # believes the JSON's 40 x 30
+    boxes, _, width, height, _ = lazy.annotation(0)  # would fail if the body were decoded
+    np.testing.assert_array_equal(boxes, [[1, 1, 6, 6]])
+    assert (width, height) == (64, 48)
+    with pytest.raises(DataError, match=r"a\.jpg: image file cannot be decoded"):
+        lazy[0]
+    with pytest.raises(DataError, match=r"instances\.json, annotations\[1\] \(image .*b\.png\): box .* outside "
+                                        r"the 20 x 20 image"):
+        lazy.annotation(1)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from minissd.data import ConcatDataset, DataError, ShapesDataset, sample as sample_module
+from minissd.data import ConcatDataset, DataError, ShapesDataset, images as images_module
 from minissd.data.sample import (
     MAX_IMAGE_PIXELS,
     MissingFileError,
@@ -193,7 +193,7 @@ def test_pillow_own_limit_never_escapes(tmp_path, monkeypatch):
         assert open_image(path).shape == (30, 40, 3)
         assert image_size(path) == (40, 30)
     assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's setting is put back
-    assert sample_module._pillow_readers == 0
+    assert images_module._pillow_readers == 0
 
 
 def test_exif_orientation_is_applied_only_when_asked(tmp_path):

@@ -395,3 +395,53 @@ def test_class_names_are_checked(devkit):
         VOCDataset(devkit, "2007", "trainval", class_names=["dog", "dog"])
     with pytest.raises(TypeError, match="not the string"):
         VOCDataset(devkit, "2007", "trainval", class_names="dog")
+
+
+# --------------------------------------------------------------------------
+# annotation(index): an item's objects and size, no pixel decoded
+# --------------------------------------------------------------------------
+
+def test_annotation_is_the_items_boxes_and_size(devkit):
+    dataset = VOCDataset(devkit, "2007+2012", "trainval")
+    for index in range(len(dataset)):
+        boxes, difficult, width, height, image_id = dataset.annotation(index)
+        sample = dataset[index]
+        assert boxes.dtype == np.float32 and boxes.shape == (len(sample.labels), 4)
+        np.testing.assert_array_equal(boxes, sample.boxes)
+        assert difficult.dtype == bool and difficult.tolist() == sample.difficult.tolist()
+        assert (width, height) == (sample.width, sample.height) and type(width) is int and type(height) is int
+        assert image_id == sample.image_id and type(image_id) is str
+    boxes, difficult, width, height, image_id = dataset.annotation(0)
+    np.testing.assert_array_equal(boxes, [[0, 0, 10, 20], [4, 5, 40, 30]])  # 1-based (1, 1, 10, 20) -> 0-based
+    assert difficult.tolist() == [False, True] and (width, height, image_id) == (40, 30, "000001")
+    assert dataset.annotation(-1)[4] == "2008_000003"
+    difficult[:] = False  # a copy: the dataset's flags stay
+    assert dataset.annotation(0)[1].tolist() == [False, True]
+
+
+def test_annotation_reads_only_the_picture_header(tmp_path):
+    write_voc(tmp_path, "2007", "val", {"cut": (voc_xml("cut.jpg", [("cat", (1, 1, 5, 5), 0)]), None)})
+    path = tmp_path / "VOC2007" / "JPEGImages" / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:-1500])  # the header is intact, the body is not
+    dataset = VOCDataset(tmp_path, "2007", "val")
+    boxes, _, width, height, _ = dataset.annotation(0)  # would fail if the body were decoded
+    np.testing.assert_array_equal(boxes, [[0, 0, 5, 5]])
+    assert (width, height) == (64, 48)
+    with pytest.raises(DataError, match=r"cut\.jpg: image file cannot be decoded"):
+        dataset[0]
+
+
+def test_annotation_checks_boxes_against_the_true_size(tmp_path):
+    # the XML says 60 x 30, the picture is 40 x 30: indexing without image checks believes the XML
+    write_voc(tmp_path, "2007", "val", {"a": (voc_xml("a.jpg", [("cat", (1, 1, 45, 5), 0)], size=(60, 30)),
+                                              (40, 30)),
+                                        "b": (voc_xml("b.jpg", [("cat", (2, 1, 41, 5), 0)]), (40, 30))})
+    lazy = VOCDataset(tmp_path, "2007", "val", check_images=False)
+    with pytest.raises(DataError, match=r"a\.xml, object 0 'cat': box .* outside the 40 x 30 image"):
+        lazy.annotation(0)
+    np.testing.assert_array_equal(lazy.annotation(1)[0], [[1, 0, 40, 5]])  # one pixel out: clipped, as lazy[1]
+    np.testing.assert_array_equal(lazy[1].boxes, [[1, 0, 40, 5]])
+    (tmp_path / "VOC2007" / "JPEGImages" / "b.jpg").unlink()
+    with pytest.raises(DataError, match=r"image not found: .*b\.jpg"):
+        lazy.annotation(1)

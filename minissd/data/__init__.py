@@ -1,15 +1,18 @@
 """Datasets, SSD augmentation and the batch loader (NumPy + Pillow, on the host).
 
     sample       Sample, the one record every dataset returns (pixel xyxy boxes,
-                 labels 1..L-1, difficult flags); open_image (any picture file as
-                 RGB, with a pixel limit); DataError
+                 labels 1..L-1, difficult flags); the checks readers share; ConcatDataset
+    images       open_image: any picture file as RGB, fully decoded, with a pixel limit
+    errors       DataError (names the file and the object), MissingFileError
     shapes       ShapesDataset: synthetic shapes on cluttered backgrounds, no download
-    voc, coco    VOCDataset (VOCdevkit or any VOC-style folder, XML) and COCODataset (COCO JSON)
+    voc          VOCDataset (a VOCdevkit or any VOC-style folder); voc_xml reads one
+                 annotation file, voc_layout finds years, folders and image lists
+    coco         COCODataset; coco_json reads and type-checks the JSON
     photometric  brightness, contrast, saturation, hue
     augment      zoom out, the crop sampler, flip, resize; SSDAugmentation, eval_transform
-    loader       DataLoader: transformed batches with matched targets, in a background thread;
-                 read_sample: an item, or None for a skip_bad dataset's unreadable one
-    bench        ``python -m minissd.data.bench``: milliseconds per image
+    loader       DataLoader: transformed batches with matched targets (batch_iterator: the
+                 background thread); read_sample: an item, or None for a skip_bad dataset's
+                 unreadable one
 
 The model moves batches to the GPU itself; everything here runs on the host.
 """

@@ -40,21 +40,8 @@ and the recall lines are averaged over the group's classes: "strong" is the reca
 is m, labelled in units of the group's mean P_c, as in the paper ("total detections (x 357)"). Hoiem's
 plotting code counts a class that runs out of detections as 0 detections; here it counts all it has.
 
-Fig. 4. Per class, its non-difficult objects fall into five bins by box area (XS, S, M, L, XL) and
-by aspect ratio w / h (XT extra tall, T, M, W, XW extra wide). The bin edges are the class's own
-10th, 30th, 70th and 90th percentiles, as Hoiem's code takes them: with n objects sorted, edge k is
-the value at rank round(p_k * n) (1-based, at least 1), and an object's bin is the number of edges its
-value exceeds; ten objects of distinct areas split 1, 2, 4, 2, 1. Per bin: the recall (objects of the
-bin found by a Cor detection, over all detections) and the AP of the class against the objects of the
-bin only (Cor detections of objects of other bins are left out, neither right nor wrong), plain and
-normalised. Normalised precision (Hoiem) replaces the true positives TP by TP * N / P so that classes
-and bins with few or many objects compare:
-
-    P_N = R * N / (R * N + FP)       R = TP / P (recall),  FP the false positives so far,
-
-with N one constant for every class and bin: by default the mean P_c over the classes with objects
-(Hoiem et al. fix N near the average number of objects per class). AP and AP_N are the all-point area
-under the envelope (``interpolated_ap``).
+Fig. 4 (``analysis_bins.py``): per class, recall and (normalised) AP in five bins of object area
+and of aspect ratio, the bin edges the class's own percentiles.
 
 Confusion matrix. Over the top round(m * P_c) detections of each class c (m = ``confusion_multiple``,
 1 by default: as many detections as objects), row c, column: c for Cor and Loc, the class of the
@@ -62,231 +49,46 @@ most-overlapping similar object for Sim, of the most-overlapping other object fo
 column (background) for BG. So a row's diagonal is Cor + Loc, its off-diagonal entries inside the
 group are Sim, outside it Oth, and its last entry BG.
 
-Class groups (``groups``): a dict {group name: [class names]}. The default, ``default_groups``,
-takes the paper's VOC groups for VOC class names (animals, vehicles, furniture; every other class in
-a group of its own, as Hoiem's similar-class lists) and, for the built-in shapes, "with corners"
-(square, triangle, star, cross) and "round" (circle): a square read as a star is the kind of
-confusion a similar outline invites, a circle read as a square is not. A class that no group names
-is a group of its own.
+Class groups (``analysis_groups.py``): which classes are "similar"; by default the paper's VOC
+groups and, for the built-in shapes, "with corners" and "round"; a class no group names is a group
+of its own.
+
+What ``error_analysis`` returns is in ``analysis_result.py``. Every public name of the three files
+is importable from here.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..boxes import iou
+from .analysis_bins import (  # noqa: F401 - re-exported: they lived here
+    ASPECT_BINS,
+    BIN_PERCENTILES,
+    SIZE_BINS,
+    Sensitivity,
+    _aps,
+    _sensitivity,
+)
+from .analysis_groups import SHAPES_GROUPS, VOC_GROUPS, default_groups, resolve_groups  # noqa: F401 - re-exported
+from .analysis_result import (  # noqa: F401 - re-exported: they lived here
+    BG,
+    CATEGORIES,
+    COR,
+    IGNORED,
+    LOC,
+    OTH,
+    SIM,
+    STRONG_IOU,
+    WEAK_IOU,
+    ErrorAnalysis,
+    GroupTrend,
+)
 from .inputs import flatten_inputs
-from .voc import interpolated_ap
 
-CATEGORIES = ("Cor", "Loc", "Sim", "Oth", "BG")
-COR, LOC, SIM, OTH, BG = range(5)
-IGNORED = -1  # a detection on a difficult object: no category, no rank
-STRONG_IOU, WEAK_IOU = 0.5, 0.1
-SIZE_BINS = ("XS", "S", "M", "L", "XL")
-ASPECT_BINS = ("XT", "T", "M", "W", "XW")
-BIN_PERCENTILES = (10, 30, 70, 90)  # Hoiem's edges, in percent
 DEFAULT_MULTIPLES = 2.0 ** (np.arange(-12, 13) / 4)  # (25,) 1/8 ... 8, four steps per doubling
-
-VOC_GROUPS = {
-    "animals": ("bird", "cat", "cow", "dog", "horse", "sheep"),
-    "vehicles": ("aeroplane", "bicycle", "boat", "bus", "car", "motorbike", "train"),
-    "furniture": ("chair", "diningtable", "sofa"),
-}
-SHAPES_GROUPS = {"with corners": ("square", "triangle", "star", "cross"), "round": ("circle",)}
-
-
-def _key(name) -> str:
-    return " ".join(str(name).lower().replace("_", " ").split())
-
-
-def default_groups(class_names) -> dict:
-    """{group: [names]} for ``class_names`` (background at 0): VOC's and the shapes' groups, in that order,
-    restricted to the classes present (members in label order), then every other class alone."""
-    known = {_key(member): group for table in (VOC_GROUPS, SHAPES_GROUPS) for group, members in table.items()
-             for member in members}
-    order = [group for table in (VOC_GROUPS, SHAPES_GROUPS) for group in table]
-    names = [str(n) for n in list(class_names)[1:]]
-    grouped = {group: [n for n in names if known.get(_key(n)) == group] for group in order}
-    groups = {group: members for group, members in grouped.items() if members}
-    for name in names:
-        if _key(name) not in known:
-            groups[name if name not in groups else f"{name} (class)"] = [name]
-    return groups
-
-
-def resolve_groups(class_names, groups=None) -> dict:
-    """{group: tuple of labels} covering every class once; a ValueError naming the group and entry."""
-    names = list(class_names)
-    if groups is None:
-        groups = default_groups(names)
-    if not isinstance(groups, dict):
-        raise TypeError(f"groups must be a dict {{group name: [class names]}}; got {type(groups).__name__}")
-    label_of = {_key(n): k for k, n in enumerate(names) if k > 0}
-    resolved, owner = {}, {}
-    for group, members in groups.items():
-        if isinstance(members, (str, bytes)) or not hasattr(members, "__iter__"):
-            raise ValueError(f"groups[{group!r}] must be a list of class names; got {members!r}")
-        labels = []
-        for position, member in enumerate(members):
-            label = label_of.get(_key(member)) if isinstance(member, str) else None
-            if label is None:
-                raise ValueError(f"groups[{group!r}][{position}] = {member!r} is not a class of the data "
-                                 f"(classes: {', '.join(map(str, names[1:]))})")
-            if label in owner:
-                raise ValueError(f"groups[{group!r}][{position}] = {member!r} is already in group "
-                                 f"{owner[label]!r}; a class belongs to one group")
-            owner[label] = group
-            labels.append(label)
-        if not labels:
-            raise ValueError(f"groups[{group!r}] is empty; list at least one class")
-        resolved[str(group)] = tuple(labels)
-    for label in range(1, len(names)):
-        if label not in owner:
-            if str(names[label]) in resolved:
-                raise ValueError(f"class {names[label]!r} is in no group, and a group already has its name")
-            resolved[str(names[label])] = (label,)
-    return resolved
-
-
-@dataclass
-class GroupTrend:
-    """Fig. 3 (top row) for one group. T multiples m of the number of objects.
-
-    classes: its labels; mean_objects: the mean P_c (the x axis unit); multiples (T,);
-    counts (T, 5) pooled Cor/Loc/Sim/Oth/BG counts; fractions (T, 5) = counts / their row sum (NaN: none);
-    recall_strong, recall_weak (T,): mean over the classes of recall at IoU 0.5 / 0.1.
-    """
-
-    classes: tuple
-    mean_objects: float
-    multiples: np.ndarray
-    counts: np.ndarray
-    fractions: np.ndarray
-    recall_strong: np.ndarray
-    recall_weak: np.ndarray
-
-
-@dataclass
-class Sensitivity:
-    """Fig. 4 for one class and one characteristic (area or aspect ratio): 5 bins.
-
-    edges (4,): the bin edges (NaN without objects); objects (5,) non-difficult objects per bin;
-    recall, ap, ap_normalized (5,): NaN for an empty bin.
-    """
-
-    edges: np.ndarray
-    objects: np.ndarray
-    recall: np.ndarray
-    ap: np.ndarray
-    ap_normalized: np.ndarray
-
-
-@dataclass
-class ErrorAnalysis:
-    """What ``error_analysis`` found; labels index ``class_names`` (background at 0).
-
-    category (D,) int: Cor..BG codes (0..4, ``CATEGORIES``) of every detection, -1 ignored, in the flat
-    order of the inputs (image by image); ``per_image()`` splits it back.
-    ranked[c] (n_c,): the codes of c's counted detections in rank order; recall_strong[c], recall_weak[c]
-    (n_c,) after each of them; num_positives[c]: P_c; ignored[c]: detections left out (difficult).
-    ap[c], ap_normalized[c]: the class's AP and normalised AP (NaN without objects).
-    trends[group]: ``GroupTrend``; size[c], aspect[c]: ``Sensitivity``.
-    confusion (K, K + 1) int64: rows and the first K columns are ``confusion_labels``, the last
-    column the background (module docstring).
-    """
-
-    class_names: list
-    groups: dict
-    category: np.ndarray
-    det_offsets: np.ndarray
-    ranked: dict
-    recall_strong: dict
-    recall_weak: dict
-    num_positives: dict
-    ignored: dict
-    ap: dict
-    ap_normalized: dict
-    trends: dict
-    size: dict
-    aspect: dict
-    confusion: np.ndarray
-    confusion_labels: list
-    normalized_count: float
-    confusion_multiple: float
-    at_objects: dict = field(default_factory=dict)  # group -> (5,) fractions among the top N = P_c
-
-    def per_image(self) -> list:
-        """[(D_i,) category codes of image i's detections, in their input order]."""
-        return [self.category[a:b] for a, b in zip(self.det_offsets[:-1], self.det_offsets[1:])]
-
-    def shares_at(self, group: str) -> dict:
-        """{category: fraction} among each class's top N = P_c detections, pooled over ``group``."""
-        return {name: float(value) for name, value in zip(CATEGORIES, self.at_objects[group])}
-
-    def summary(self) -> str:
-        """One line per group: its share of each kind at N = objects."""
-        lines = []
-        for group, labels in self.groups.items():
-            trend, shares = self.trends[group], self.at_objects[group]
-            head = f"{group} ({len(labels)} class{'es' if len(labels) > 1 else ''}"
-            if math.isnan(trend.mean_objects):
-                lines.append(f"{head}): no objects")
-                continue
-            head += f", {trend.mean_objects:.4g} objects per class)"
-            if np.isnan(shares).all():
-                lines.append(f"{head}: no detections")
-                continue
-            lines.append(f"{head}: " + "  ".join(f"{n} {100 * v:.1f}%" for n, v in zip(CATEGORIES, shares)))
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready numbers (NaN as None), keyed by class and group names."""
-        names = self.class_names
-        out = {"categories": list(CATEGORIES), "iou_strong": STRONG_IOU, "iou_weak": WEAK_IOU,
-               "precedence": "Cor > Loc > Sim > Oth > BG", "normalized_count": _number(self.normalized_count),
-               "groups": {}, "classes": {}}
-        for group, labels in self.groups.items():
-            trend = self.trends[group]
-            out["groups"][group] = {
-                "classes": [names[c] for c in labels], "mean_objects": _number(trend.mean_objects),
-                "at_objects": dict(zip(CATEGORIES, _numbers(self.at_objects[group]))),
-                "multiples": _numbers(trend.multiples),
-                "fractions": {n: _numbers(trend.fractions[:, k]) for k, n in enumerate(CATEGORIES)},
-                "recall_strong": _numbers(trend.recall_strong), "recall_weak": _numbers(trend.recall_weak),
-            }
-        for label in range(1, len(names)):
-            codes = self.ranked[label]
-            top = codes[:self.num_positives[label]]
-            out["classes"][names[label]] = {
-                "objects": self.num_positives[label], "detections": int(codes.size), "ignored": self.ignored[label],
-                "counts_at_objects": {n: int(np.count_nonzero(top == k)) for k, n in enumerate(CATEGORIES)},
-                "recall": (_number(self.recall_strong[label][-1]) if codes.size else 0.0)
-                if self.num_positives[label] else None,
-                "ap": _number(self.ap[label]), "ap_normalized": _number(self.ap_normalized[label]),
-                "size": _sensitivity_dict(self.size[label], SIZE_BINS),
-                "aspect": _sensitivity_dict(self.aspect[label], ASPECT_BINS),
-            }
-        out["confusion"] = {"rows": [names[c] for c in self.confusion_labels],
-                            "columns": [names[c] for c in self.confusion_labels] + ["background"],
-                            "multiple": self.confusion_multiple, "counts": self.confusion.tolist()}
-        return out
-
-
-def _number(value):
-    value = float(value)
-    return value if math.isfinite(value) else None  # JSON has no NaN (no value) nor infinity (a zero height)
-
-
-def _numbers(values) -> list:
-    return [_number(v) for v in np.asarray(values).reshape(-1)]
-
-
-def _sensitivity_dict(s: Sensitivity, bins) -> dict:
-    return {"bins": list(bins), "edges": _numbers(s.edges), "objects": s.objects.tolist(),
-            "recall": _numbers(s.recall), "ap": _numbers(s.ap), "ap_normalized": _numbers(s.ap_normalized)}
 
 
 # --------------------------------------------------------------------------
@@ -342,47 +144,6 @@ def _greedy_match(tables, per_image, order, difficult, threshold, candidate):
             matched[d] = best
             taken[best] = True
     return matched
-
-
-def _bins(values):
-    """(edges (4,), bin (n,) in 0..4) of ``values`` by Hoiem's percentile rule (module docstring)."""
-    ordered = np.sort(values)
-    ranks = np.maximum((np.array(BIN_PERCENTILES) * len(values) + 50) // 100, 1) - 1  # round half up, 1-based
-    edges = ordered[ranks]
-    return edges, (values[:, None] > edges[None, :]).sum(axis=1)
-
-
-def _aps(is_tp, counted, positives, normalized_count):
-    """(AP, normalised AP) of a ranked list: is_tp, counted (n,) bools (uncounted: neither TP nor FP)."""
-    if positives == 0:
-        return math.nan, math.nan
-    hits = is_tp[counted]
-    tp, fp = np.cumsum(hits), np.cumsum(~hits)  # (n',)
-    recall = tp / positives
-    precision = tp / np.maximum(tp + fp, 1)
-    scaled = tp * (normalized_count / positives)
-    normalized = np.divide(scaled, scaled + fp, out=np.zeros_like(recall), where=(scaled + fp) > 0)
-    return interpolated_ap(recall, precision), interpolated_ap(recall, normalized)
-
-
-def _sensitivity(values, matched_objects, found, is_tp, matched, normalized_count):
-    """``Sensitivity`` of one class: values (n,) of its non-difficult objects (rows ``matched_objects``),
-    found (n,) bools; is_tp, matched (r,) over its ranked detections."""
-    nan5 = np.full(5, np.nan)
-    if values.size == 0:
-        return Sensitivity(np.full(4, np.nan), np.zeros(5, np.int64), nan5, nan5.copy(), nan5.copy())
-    edges, bin_of_object = _bins(values)
-    bin_of = dict(zip(matched_objects.tolist(), bin_of_object.tolist()))
-    detection_bin = np.array([bin_of.get(m, -1) for m in matched.tolist()], dtype=np.int64)  # (r,) -1: not TP
-    objects = np.bincount(bin_of_object, minlength=5)
-    recall, ap, ap_n = nan5.copy(), nan5.copy(), nan5.copy()
-    for b in range(5):
-        if objects[b] == 0:
-            continue
-        recall[b] = np.count_nonzero(found & (bin_of_object == b)) / objects[b]
-        counted = ~is_tp | (detection_bin == b)  # TPs of other bins' objects are left out
-        ap[b], ap_n[b] = _aps(is_tp & counted, counted, int(objects[b]), normalized_count)
-    return Sensitivity(edges, objects, recall, ap, ap_n)
 
 
 def _top_counts(codes, positives, multiple):
