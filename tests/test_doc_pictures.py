@@ -9,7 +9,7 @@ from PIL import Image
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 CONCEPT_PAGES = ["boxes", "default_boxes", "matching", "loss", "nms", "nn", "models", "datasets", "training",
-                 "evaluate"]
+                 "evaluate", "understand"]
 
 
 def _script():

@@ -17,8 +17,8 @@ order, image by image). Walking down the list, each detection d of c is exactly 
 
     Cor  correct: IoU >= 0.5 with an object of c that no higher-ranked detection took; d takes the one
          of highest IoU among those (Hoiem's rule: a second, free object can still be found, where the
-         VOC devkit would call d a duplicate of the best one; the two agree when objects of one class
-         do not overlap each other by 0.5);
+         VOC devkit would call d a duplicate of the best one; the two agree when no detection has
+         IoU >= 0.5 with two objects of its class);
     Loc  localisation error: not Cor, and IoU >= 0.1 with an object of c: either poorly placed
          (0.1 <= IoU < 0.5) or a duplicate (IoU >= 0.5 with an object already taken);
     Sim  confusion with a similar class: IoU >= 0.1 with an object of another class of c's group;
