@@ -238,6 +238,47 @@ def feature_maps():
     return figure
 
 
+def explain():
+    """One detection of the demo's tiny SSD explained: its map, cell, default box, offsets, softmax, NMS."""
+    from minissd.data import ShapesDataset
+    from minissd.detect import Detector
+    from minissd.viz import explain_figure
+
+    picture = ShapesDataset("test")[7].image
+    explanation = Detector(_demo_model()).explain(picture, 0.5)[0]
+    return explain_figure(explanation, picture)
+
+
+def coverage():
+    """How well the tiny preset's default boxes cover the shapes data's objects."""
+    from minissd.coverage import coverage as measure
+    from minissd.data import ShapesDataset
+    from minissd.viz import coverage_figure
+
+    return coverage_figure(measure(ShapesDataset("train", num_images=300), "tiny"))
+
+
+def _demo_analysis():
+    from minissd.data import ShapesDataset
+    from minissd.evaluate.analysis import analyze_predictions
+    from minissd.evaluate.run import predict_dataset
+
+    dataset = ShapesDataset("test", num_images=100)
+    return analyze_predictions(predict_dataset(_demo_model(), dataset), dataset.class_names)
+
+
+def error_breakdown():
+    from minissd.viz import error_breakdown_figure
+
+    return error_breakdown_figure(_demo_analysis())
+
+
+def sensitivity():
+    from minissd.viz import sensitivity_figure
+
+    return sensitivity_figure(_demo_analysis(), "size")
+
+
 PICTURES = {
     "figure1.png": figure1,
     "default_box_centres.png": centres,
@@ -252,6 +293,10 @@ PICTURES = {
     "detections.png": detections,
     "im2col.png": im2col,
     "feature_maps.png": feature_maps,
+    "explain.png": explain,
+    "coverage.png": coverage,
+    "error_breakdown.png": error_breakdown,
+    "sensitivity.png": sensitivity,
 }
 
 

@@ -1,7 +1,8 @@
 """The ``minissd`` command (also ``python -m minissd``).
 
-One module per sub-command (``boxes``, ``demo``, ``train``, ``evaluate`` for
-``eval``, ``detect``, ``convert``), each with an ``add(commands)`` that declares its
+One module per sub-command (``demo``, ``train``, ``evaluate`` for ``eval``,
+``analyze``, ``detect``, ``explain``, ``convert``, ``boxes``, ``anchors``), each
+with an ``add(commands)`` that declares its
 options and a ``run(args)`` that does the work; heavy imports happen inside
 ``run`` so ``minissd --help`` is instant. The shared pieces: ``options`` (value
 types, checked while parsing; option groups), ``errors`` (the one-line error
