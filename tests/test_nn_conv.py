@@ -120,3 +120,44 @@ def test_forward_and_backward_match_torch(rng, stride, padding, dilation):
     np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-10)
     np.testing.assert_allclose(dw, tw.grad.numpy(), atol=1e-10)
     np.testing.assert_allclose(db, tb.grad.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
+def test_kept_columns_give_the_rebuilt_backward(rng, stride, padding, dilation):
+    x = rng.standard_normal((3, 2, 7, 6))
+    w = rng.standard_normal((4, 2, 3, 3))
+    b = rng.standard_normal(4)
+    out, cache = conv2d_forward(x, w, b, stride, padding, dilation, algorithm="im2col")
+    dout = rng.standard_normal(out.shape)
+    expected = conv2d_backward(dout, cache)
+    columns = np.empty(conv.columns_shape(x.shape, w.shape, stride, padding, dilation))
+    kept_out, kept_cache = conv2d_forward(x, w, b, stride, padding, dilation, algorithm="im2col", columns=columns)
+    assert kept_cache.columns is columns
+    np.testing.assert_array_equal(kept_out, out)
+    for got, want in zip(conv2d_backward(dout, kept_cache), expected):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    with pytest.raises(ValueError, match=r"columns must have shape \(N, C, KH, KW, Ho, Wo\)"):
+        conv2d_forward(x, w, b, stride, padding, dilation, columns=columns[:1])
+    with pytest.raises(TypeError, match="columns has dtype float32 but x has float64"):
+        conv2d_forward(x, w, b, stride, padding, dilation, columns=columns.astype(np.float32))
+
+
+def test_layers_keep_columns_only_in_training_and_within_the_budget(rng, monkeypatch):
+    from minissd.nn.layers import Conv2d
+
+    layer = Conv2d(2, 3, 3, stride=2, padding=1, rng=rng)
+    x = rng.standard_normal((2, 2, 8, 8)).astype(np.float32)
+    layer.train()
+    layer.forward(x)
+    kept = layer.cache.columns
+    assert kept is not None and kept.shape == (2, 2, 3, 3, 4, 4)
+    layer.forward(x)
+    assert layer.cache.columns is kept  # the same buffer, step after step
+    layer.eval()
+    layer.forward(x)
+    assert layer.cache.columns is None
+    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 100)  # smaller than 2*2*9*16 floats
+    layer.train()
+    layer.forward(x)
+    assert layer.cache.columns is None
+    assert conv.columns_shape((1, 4, 5, 5), (2, 4, 1, 1)) is None  # 1x1: no columns at all

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..nn import Layer, init
-from ..nn.conv import conv2d_backward, conv2d_forward
+from ..nn.conv import conv2d_backward, conv2d_forward, kept_columns
 from ..nn.heads import flatten_head, flatten_head_backward
 from ..priors import default_boxes, get_config
 
@@ -47,6 +47,11 @@ class MultiBoxHead(Layer):
         self.params["conf.weight"] = init.xavier_uniform((boxes * num_classes, in_channels, 3, 3), rng)
         self.params["conf.bias"] = init.zeros((boxes * num_classes,))
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self._columns = None  # im2col columns kept from the forward for the backward (training only)
+
+    def clear_cache(self) -> None:
+        self.cache = None
+        self._columns = None
 
     def _joint(self):
         xp = backend.get_array_module(*self.params.values())
@@ -56,7 +61,8 @@ class MultiBoxHead(Layer):
 
     def forward(self, x):
         weight, bias = self._joint()
-        out, conv_cache = conv2d_forward(x, weight, bias, stride=1, padding=1)  # (N, B*(4+L), H, W)
+        self._columns = kept_columns(self._columns, x, weight, 1, 1, 1) if self.training else None
+        out, conv_cache = conv2d_forward(x, weight, bias, stride=1, padding=1, columns=self._columns)  # (N, B*(4+L), H, W)
         split = self.boxes * 4
         self.cache = (conv_cache, out.shape)
         loc = flatten_head(out[:, :split], 4)  # (N, H*W*B, 4)

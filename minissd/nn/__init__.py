@@ -9,7 +9,9 @@ CuPy. The layers in ``layers`` are thin stateful wrappers (params, grads,
 train/eval, device moves); ``optim`` updates them.
 
     im2col      im2col / col2im (kernel-tap loops) and their per-pixel oracles
-    conv        conv2d forward / backward (+ conv2d_naive)
+    conv        conv2d forward / backward (+ conv2d_naive); Winograd where it pays
+    winograd    Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (+ tile-by-tile oracle)
+    parallel    worker threads for the NumPy path (set_threads, MINISSD_THREADS)
     pool        max pooling, floor / ceil mode (+ naive oracle)
     activation  ReLU
     l2norm      SSD's channel L2 normalisation with learned scale
@@ -20,7 +22,8 @@ train/eval, device moves); ``optim`` updates them.
     optim       SGD (Caffe's momentum form), warmup + multistep schedule
     gradcheck   centred finite differences in float64
     cuda_kernels  CuPy kernels behind im2col / col2im / pooling on a GPU
-    bench_ops   CPU timing of SSD300 conv layers against PyTorch
+
+(Timing lives in minissd.bench: ``python -m minissd.bench ops`` times single layers.)
 """
 
 from .activation import relu_backward, relu_forward

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..backend import get_array_module
+from . import parallel
 from .checks import check_nchw, check_same_dtype, check_shape
 
 
@@ -50,22 +51,36 @@ def batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training: boo
         check_shape(array, (channels,), op, name, "(C,)")
         check_same_dtype(x, array, op, "x", name)
     xp = get_array_module(x, gamma, beta, running_mean, running_var)
-    if training:
-        count = x.shape[0] * x.shape[2] * x.shape[3]
-        if count < 2:
-            raise ValueError(f"{op}: training needs more than one value per channel; got x of shape {tuple(x.shape)}")
-        mean = x.mean(axis=(0, 2, 3))  # (C,)
-        var = x.var(axis=(0, 2, 3))  # (C,), biased
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean
-        running_var *= 1 - momentum
-        running_var += (momentum * count / (count - 1)) * var
-    else:
-        mean, var = running_mean, running_var
-    inv_std = (1 / xp.sqrt(var + eps)).astype(x.dtype).reshape(1, channels, 1, 1)  # (1, C, 1, 1)
-    x_hat = (x - mean.reshape(1, channels, 1, 1)) * inv_std
-    out = x_hat * gamma.reshape(1, channels, 1, 1) + beta.reshape(1, channels, 1, 1)
-    return out, BatchNormCache(x_hat, inv_std, gamma, training)
+    n, _, height, width = x.shape
+    count = n * height * width
+    if training and count < 2:
+        raise ValueError(f"{op}: training needs more than one value per channel; got x of shape {tuple(x.shape)}")
+    x_hat = xp.empty(x.shape, dtype=x.dtype)
+    out = xp.empty(x.shape, dtype=x.dtype)
+    inv_std = xp.empty(channels, dtype=x.dtype)
+
+    def part(c0, c1, _):  # channels c0..c1-1 (split over the threads, ``parallel``)
+        block = x[:, c0:c1].reshape(n, c1 - c0, height * width)  # (N, c, H*W)
+        centred = x_hat[:, c0:c1].reshape(n, c1 - c0, height * width)
+        if training:  # sums along contiguous rows: much faster than mean over axes (0, 2, 3)
+            mean = block.sum(axis=2).sum(axis=0) / count  # (c,)
+            xp.subtract(block, mean.reshape(1, -1, 1), out=centred)
+            var = xp.einsum("ncx,ncx->c", centred, centred) / count  # (c,), biased, two-pass
+            running_mean[c0:c1] *= 1 - momentum
+            running_mean[c0:c1] += momentum * mean
+            running_var[c0:c1] *= 1 - momentum
+            running_var[c0:c1] += (momentum * count / (count - 1)) * var
+        else:
+            mean, var = running_mean[c0:c1], running_var[c0:c1]
+            xp.subtract(block, mean.reshape(1, -1, 1), out=centred)
+        inv_std[c0:c1] = 1 / xp.sqrt(var + eps)
+        centred *= inv_std[c0:c1].reshape(1, -1, 1)  # now x_hat
+        result = out[:, c0:c1].reshape(n, c1 - c0, height * width)
+        xp.multiply(centred, gamma[c0:c1].reshape(1, -1, 1), out=result)
+        result += beta[c0:c1].reshape(1, -1, 1)
+
+    parallel.run(part, channels, xp)
+    return out, BatchNormCache(x_hat, inv_std.reshape(1, channels, 1, 1), gamma, training)
 
 
 def batchnorm2d_backward(dout, cache: BatchNormCache):
@@ -73,14 +88,25 @@ def batchnorm2d_backward(dout, cache: BatchNormCache):
     x_hat = cache.x_hat
     check_shape(dout, tuple(x_hat.shape), "batchnorm2d_backward", "dout", "(N, C, H, W)")
     check_same_dtype(x_hat, dout, "batchnorm2d_backward", "x", "dout")
-    channels = x_hat.shape[1]
-    dbeta = dout.sum(axis=(0, 2, 3))  # (C,)
-    dgamma = (dout * x_hat).sum(axis=(0, 2, 3))  # (C,)
-    scale = cache.gamma.reshape(1, channels, 1, 1) * cache.inv_std  # (1, C, 1, 1)
-    if not cache.training:
-        return dout * scale, dgamma, dbeta
-    count = x_hat.shape[0] * x_hat.shape[2] * x_hat.shape[3]
-    mean_dout = (dbeta / count).reshape(1, channels, 1, 1)
-    mean_dout_xhat = (dgamma / count).reshape(1, channels, 1, 1)
-    dx = scale * (dout - mean_dout - x_hat * mean_dout_xhat)
+    xp = get_array_module(dout, x_hat)
+    n, channels, height, width = x_hat.shape
+    count = n * height * width
+    dbeta = xp.empty(channels, dtype=x_hat.dtype)
+    dgamma = xp.empty(channels, dtype=x_hat.dtype)
+    dx = xp.empty(x_hat.shape, dtype=x_hat.dtype)
+    scale_all = (cache.gamma.reshape(1, channels, 1, 1) * cache.inv_std).reshape(channels)  # (C,)
+
+    def part(c0, c1, _):  # channels c0..c1-1 (split over the threads, ``parallel``)
+        grad = dout[:, c0:c1].reshape(n, c1 - c0, height * width)  # (N, c, H*W)
+        normed = x_hat[:, c0:c1].reshape(n, c1 - c0, height * width)
+        dbeta[c0:c1] = grad.sum(axis=2).sum(axis=0)
+        dgamma[c0:c1] = xp.einsum("ncx,ncx->c", grad, normed)
+        scale = scale_all[c0:c1].reshape(1, -1, 1)
+        result = dx[:, c0:c1].reshape(n, c1 - c0, height * width)
+        xp.multiply(grad, scale, out=result)
+        if cache.training:  # scale * (dout - mean(dout) - x_hat * mean(dout * x_hat))
+            result -= (scale * (dbeta[c0:c1] / count).reshape(1, -1, 1))
+            result -= normed * (scale * (dgamma[c0:c1] / count).reshape(1, -1, 1))
+
+    parallel.run(part, channels, xp)
     return dx, dgamma, dbeta

@@ -26,7 +26,7 @@ from .. import backend
 from . import init
 from .activation import relu_backward, relu_forward
 from .batchnorm import batchnorm2d_backward, batchnorm2d_forward
-from .conv import conv2d_backward, conv2d_forward
+from .conv import conv2d_backward, conv2d_forward, kept_columns
 from .l2norm import l2norm_backward, l2norm_forward
 from .pool import maxpool2d_backward, maxpool2d_forward
 
@@ -131,12 +131,21 @@ class Conv2d(Layer):
         if bias:
             self.params["bias"] = init.zeros((out_channels,))
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self._columns = None  # im2col columns kept from the forward for the backward (training only)
 
     def forward(self, x):
+        weight = self.params["weight"]
+        # in training, a small layer keeps its columns for the backward (conv.KEEP_COLUMNS_BYTES)
+        self._columns = (kept_columns(self._columns, x, weight, self.stride, self.padding, self.dilation)
+                         if self.training else None)
         out, self.cache = conv2d_forward(
-            x, self.params["weight"], self.params.get("bias"), self.stride, self.padding, self.dilation
+            x, weight, self.params.get("bias"), self.stride, self.padding, self.dilation, columns=self._columns
         )
         return out
+
+    def clear_cache(self) -> None:
+        self.cache = None
+        self._columns = None
 
     def backward(self, dout):
         dx, dw, db = conv2d_backward(dout, self._cache(), need_dx=self.needs_input_grad)

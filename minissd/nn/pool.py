@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import get_array_module
-from . import cuda_kernels
+from . import cuda_kernels, parallel
 from .checks import check_nchw, check_positive_int, check_same_dtype, check_shape
 from .im2col import tap_slice, tap_span
 
@@ -86,21 +86,28 @@ def maxpool2d_forward(x, kernel_size: int, stride: int | None = None, padding: i
     if cuda_kernels.use_for(xp):
         out, argmax = cuda_kernels.maxpool_forward(x, k, s, p, out_h, out_w)
         return out, PoolCache(x, out, k, s, p, argmax)
-    out = None
-    for i in range(k):
-        lo_y, hi_y, start_y = tap_span(height, out_h, i, s, p)
-        for j in range(k):
-            lo_x, hi_x, start_x = tap_span(width, out_w, j, s, p)
-            if hi_y <= lo_y or hi_x <= lo_x:
-                continue
-            view = x[:, :, tap_slice(lo_y, hi_y, start_y, s), tap_slice(lo_x, hi_x, start_x, s)]
-            if out is None:
-                if (lo_y, hi_y, lo_x, hi_x) == (0, out_h, 0, out_w):
-                    out = view.copy()  # the first tap covers every output: start from it
+    out = xp.empty((n, c, out_h, out_w), dtype=x.dtype)
+
+    def part(c0, c1, _):  # channels c0..c1-1 (split over the threads, ``parallel``)
+        target_all = out[:, c0:c1]
+        started = False
+        for i in range(k):
+            lo_y, hi_y, start_y = tap_span(height, out_h, i, s, p)
+            for j in range(k):
+                lo_x, hi_x, start_x = tap_span(width, out_w, j, s, p)
+                if hi_y <= lo_y or hi_x <= lo_x:
                     continue
-                out = xp.full((n, c, out_h, out_w), -xp.inf, dtype=x.dtype)
-            target = out[:, :, lo_y:hi_y, lo_x:hi_x]
-            xp.maximum(target, view, out=target)
+                view = x[:, c0:c1, tap_slice(lo_y, hi_y, start_y, s), tap_slice(lo_x, hi_x, start_x, s)]
+                if not started:
+                    started = True
+                    if (lo_y, hi_y, lo_x, hi_x) == (0, out_h, 0, out_w):
+                        target_all[...] = view  # the first tap covers every output: start from it
+                        continue
+                    target_all[...] = -xp.inf
+                target = target_all[:, :, lo_y:hi_y, lo_x:hi_x]
+                xp.maximum(target, view, out=target)
+
+    parallel.run(part, c, xp)
     return out, PoolCache(x, out, k, s, p)
 
 
@@ -125,26 +132,31 @@ def maxpool2d_backward(dout, cache: PoolCache):
     unrouted = xp.ones(out.shape, dtype=bool)  # outputs whose winner is not found yet
     wins_buffer = xp.empty(out.shape, dtype=bool)  # reused by every tap: no temporaries
     grad_buffer = xp.empty(out.shape, dtype=dout.dtype)
-    for i in range(k):
-        lo_y, hi_y, start_y = tap_span(height, out_h, i, s, p)
-        for j in range(k):
-            lo_x, hi_x, start_x = tap_span(width, out_w, j, s, p)
-            if hi_y <= lo_y or hi_x <= lo_x:
-                continue
-            rows = tap_slice(lo_y, hi_y, start_y, s)
-            cols = tap_slice(lo_x, hi_x, start_x, s)
-            outputs = (slice(None), slice(None), slice(lo_y, hi_y), slice(lo_x, hi_x))
-            pending = unrouted[outputs]  # views: updated in place below
-            wins = wins_buffer[outputs]
-            xp.equal(x[:, :, rows, cols], out[outputs], out=wins)
-            xp.logical_and(wins, pending, out=wins)
-            # dout where this tap won, 0 elsewhere (a product: measured faster than where())
-            grad = xp.multiply(dout[outputs], wins, out=grad_buffer[outputs])
-            if disjoint:
-                dx[:, :, rows, cols] = grad
-            else:  # within one tap distinct outputs read distinct pixels, so += is exact
-                dx[:, :, rows, cols] += grad
-            xp.greater(pending, wins, out=pending)  # pending and not won
+
+    def part(c0, c1, _):  # channels c0..c1-1 (split over the threads, ``parallel``)
+        channels = slice(c0, c1)
+        for i in range(k):
+            lo_y, hi_y, start_y = tap_span(height, out_h, i, s, p)
+            for j in range(k):
+                lo_x, hi_x, start_x = tap_span(width, out_w, j, s, p)
+                if hi_y <= lo_y or hi_x <= lo_x:
+                    continue
+                rows = tap_slice(lo_y, hi_y, start_y, s)
+                cols = tap_slice(lo_x, hi_x, start_x, s)
+                outputs = (slice(None), channels, slice(lo_y, hi_y), slice(lo_x, hi_x))
+                pending = unrouted[outputs]  # views: updated in place below
+                wins = wins_buffer[outputs]
+                xp.equal(x[:, channels, rows, cols], out[outputs], out=wins)
+                xp.logical_and(wins, pending, out=wins)
+                # dout where this tap won, 0 elsewhere (a product: measured faster than where())
+                grad = xp.multiply(dout[outputs], wins, out=grad_buffer[outputs])
+                if disjoint:
+                    dx[:, channels, rows, cols] = grad
+                else:  # within one tap distinct outputs read distinct pixels, so += is exact
+                    dx[:, channels, rows, cols] += grad
+                xp.greater(pending, wins, out=pending)  # pending and not won
+
+    parallel.run(part, x.shape[1], xp)
     return dx
 
 
