@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from minissd import bench_gpu, models
+from minissd import models
+from minissd.bench import gpu as bench_gpu
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Time voc_ap and coco_ap on a COCO-sized synthetic set, beside pycocotools (when installed).
 
-    python -m minissd.evaluate.bench [--images 1000] [--detections 100]
+    python -m minissd.bench evaluate [--images 1000] [--detections 100]
 
 Each image holds 1..15 objects of 20 classes and ``--detections`` detections
 (jittered copies of the objects plus false alarms); the numbers printed are
@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from minissd.evaluate import coco_ap, voc_ap
+from ..evaluate import coco_ap, voc_ap
+from .timing import machine_description
 
 
 def synthetic(rng, images, detections, classes=20):
@@ -66,11 +67,15 @@ def pycocotools_ap(data):
     return time.perf_counter() - start, evaluation.stats[0]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minissd.bench evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--detections", type=int, default=100)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.images < 1 or args.detections < 2:
+        parser.error("--images must be positive and --detections at least 2")
+    for line in machine_description():
+        print(line)
     data = synthetic(np.random.default_rng(0), args.images, args.detections)
     print(f"{args.images} images, {args.images * args.detections} detections")
     for name, run in [("voc_ap", lambda: voc_ap(**data).mAP), ("coco_ap", lambda: coco_ap(**data).AP)]:
@@ -83,6 +88,3 @@ def main():
     except ImportError:
         print("pycocotools is not installed")
 
-
-if __name__ == "__main__":
-    main()

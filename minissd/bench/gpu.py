@@ -1,8 +1,8 @@
 """The GPU issue's table: minissd against torchvision's ssd300_vgg16 on the same device, in one run.
 
-    python -m minissd.bench_gpu --device gpu --json bench_gpu.json           # SSD300, batch 1 and 32, fp32
-    python -m minissd.bench_gpu --device gpu --precisions fp32 tf32         # TF32 rows from a child process
-    python -m minissd.bench_gpu --models tiny --batch-sizes 2 --repeat 1 --no-torch    # a CPU smoke run
+    python -m minissd.bench gpu --device gpu --json bench_gpu.json           # SSD300, batch 1 and 32, fp32
+    python -m minissd.bench gpu --device gpu --precisions fp32 tf32         # TF32 rows from a child process
+    python -m minissd.bench gpu --models tiny --batch-sizes 2 --repeat 1 --no-torch    # a CPU smoke run
 
 Images per second (batch size / median seconds per batch) of three passes:
 
@@ -22,7 +22,8 @@ Images per second (batch size / median seconds per batch) of three passes:
               backward, SGD.step; torchvision, bypass: backbone, head, anchors, its matcher per
               image, compute_loss, backward, step; full: model.train()(images, targets) + backward + step
 
-Timing: ``--warmup`` untimed calls, then the median of ``--repeat`` (``--train-repeat``) calls, each
+Timing (``timing.median_seconds``, the rule for a lent GPU that nothing else uses):
+``--warmup`` untimed calls, then the median of ``--repeat`` (``--train-repeat``) calls, each
 closed by a device synchronise (cupy stream / torch.cuda.synchronize). fp32 means full float32
 arithmetic on both sides (CUPY_TF32=0; torch fp32_precision "ieee" for cuBLAS and cuDNN conv);
 tf32 allows TensorFloat-32 on both. CuPy reads CUPY_TF32 once, at its first float32 matrix
@@ -42,8 +43,9 @@ import time
 
 import numpy as np
 
-from . import backend, models
-from .bench import machine_description, median_seconds, random_targets
+from .. import backend, models
+from .network import random_targets
+from .timing import machine_description, median_seconds
 
 MODELS = {"ssd300": lambda: models.ssd300(21), "ssd512": lambda: models.ssd512(21),
           "tiny": lambda: models.tiny_ssd(21)}
@@ -82,11 +84,11 @@ def minissd_calls(model, images, targets, postprocess: str = "batched", outputs=
     targets: per-image (boxes (G, 4) normalised, labels (G,)); outputs: host (loc, conf) for
     the "postprocess" pass (``random_outputs``).
     """
-    from .loss import multibox_loss
-    from .matching_batched import match_batch_device, pad_ground_truth
-    from .nms import postprocess as postprocess_loop
-    from .nms_batched import postprocess_batched
-    from .nn import SGD
+    from ..loss import multibox_loss
+    from ..matching_batched import match_batch_device, pad_ground_truth
+    from ..nms import postprocess as postprocess_loop
+    from ..nms_batched import postprocess_batched
+    from ..nn import SGD
 
     xp = backend.get_array_module(images)
     finish = postprocess_batched if postprocess == "batched" else postprocess_loop
@@ -288,7 +290,7 @@ def _child_rows(argv, precision: str) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "rows.json")
         env = dict(os.environ, CUPY_TF32="1" if precision == "tf32" else "0")
-        command = [sys.executable, "-m", "minissd.bench_gpu", *argv, "--precisions", precision, "--json", path]
+        command = [sys.executable, "-m", "minissd.bench", "gpu", *argv, "--precisions", precision, "--json", path]
         subprocess.run(command, env=env, check=True, stdout=sys.stderr)  # its progress goes to stderr
         with open(path, encoding="utf-8") as stream:
             return json.load(stream)["rows"]
@@ -296,7 +298,7 @@ def _child_rows(argv, precision: str) -> list[dict]:
 
 def main(argv=None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m minissd.bench_gpu", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m minissd.bench gpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: MINISSD_DEVICE or cpu")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["ssd300"])
@@ -362,6 +364,3 @@ def _memory(device: str) -> dict:
     pool = cupy.get_default_memory_pool()
     return {"cupy_pool_used_bytes": int(pool.used_bytes()), "cupy_pool_total_bytes": int(pool.total_bytes())}
 
-
-if __name__ == "__main__":
-    main()

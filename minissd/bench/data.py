@@ -1,4 +1,4 @@
-"""How long the data side takes per image: ``python -m minissd.data.bench [--images N] [--size S]``.
+"""How long the data side takes per image: ``python -m minissd.bench data [--images N] [--size S]``.
 
 Measures, on one core of the host, for ShapesDataset pictures of S x S:
 
@@ -9,9 +9,10 @@ Measures, on one core of the host, for ShapesDataset pictures of S x S:
                           rule on maps S/8, S/16, ... 1)
     loader, no thread     DataLoader(prefetch=0): all of the above plus batching
 
-Each figure is the best of ``--repeats`` passes over ``--images`` pictures
-(CPU time of this process; the best pass is the least disturbed by other
-work on a shared machine), in milliseconds per image.
+Each figure is the best of ``--repeats`` passes over ``--images`` pictures, each
+after an untimed pass (``timing.best_seconds`` with the CPU time of this process:
+the best pass is the least disturbed by other work on a shared machine), in
+milliseconds per image.
 """
 
 from __future__ import annotations
@@ -21,20 +22,16 @@ import time
 
 import numpy as np
 
+from ..data.augment import SSDAugmentation
+from ..data.loader import DataLoader
+from ..data.shapes import ShapesDataset
 from ..matching import match
 from ..priors import default_boxes, paper_config
-from .augment import SSDAugmentation
-from .loader import DataLoader
-from .shapes import ShapesDataset
+from .timing import best_seconds, machine_description
 
 
 def _best_ms_per_image(work, count: int, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        work()
-        best = min(best, time.process_time() - start)
-    return best / count * 1e3
+    return best_seconds(work, repeats, clock=time.process_time) / count * 1e3
 
 
 def priors_for(size: int) -> np.ndarray:
@@ -48,12 +45,16 @@ def priors_for(size: int) -> np.ndarray:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m minissd.bench data", description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    if min(args.images, args.size, args.repeats) < 1:
+        parser.error("--images, --size and --repeats must be positive")
     count, size = args.images, args.size
+    for line in machine_description():
+        print(line)
 
     dataset = ShapesDataset("train", num_images=count, image_size=size)
     augment = SSDAugmentation(size)
@@ -77,6 +78,3 @@ def main(argv=None) -> None:
     for name, value in results.items():
         print(f"  {name:<26} {value:6.2f} ms")
 
-
-if __name__ == "__main__":
-    main()
