@@ -274,3 +274,17 @@ def test_mpiexec_minissd_train_rank_0_writes_and_resume_works(tmp_path):
     assert meta["extra"]["iteration"] == 3 and meta["extra"]["run"]["processes"] == 2
     done = _mpiexec([*command[:-2], "--batch-size", "3", "-o", str(tmp_path / "odd")])
     assert done.returncode != 0 and "multiple of 2" in done.stderr
+
+
+@pytest.mark.skipif(not HAS_MPI, reason=MPI_REASON)
+def test_the_throughput_benchmark_times_every_setup_and_the_allreduce():
+    """python -m minissd.bench distributed: three setups, each a real run; the allreduce timed only with K > 1."""
+    from minissd.bench import distributed as bench_distributed
+
+    lines = []
+    rows = bench_distributed.run(["tiny"], [4], steps=1, processes=2, threads=1, log=lines.append)
+    assert [(r["processes"], r["threads"]) for r in rows] == [(1, 1), (1, 1), (2, 1)]
+    assert all(r["step_s"] > 0 and r["images_per_s"] == pytest.approx(4 / r["step_s"]) for r in rows)
+    assert rows[0]["allreduce_s"] == 0.0 and rows[2]["allreduce_s"] > 0
+    assert 0 < rows[2]["allreduce_share"] < 1 and rows[2]["gradient_mb"] > 0
+    assert len(lines) == 4 and "2 processes x 1 thread" in lines[-1] and "%" in lines[-1]
