@@ -68,6 +68,19 @@ def _pool_args(x, kernel_size, stride, padding, op: str):
     return k, s, p
 
 
+def _window_taps(height: int, width: int, out_h: int, out_w: int, k: int, s: int, p: int):
+    """Every tap (i, j) of the k x k window that reaches the input, in row-major order, as
+    (lo_y, hi_y, lo_x, hi_x, rows, cols): outputs [lo_y, hi_y) x [lo_x, hi_x) read the input
+    pixels x[..., rows, cols] at that tap. Taps that fall wholly in the padding are skipped."""
+    for i in range(k):
+        lo_y, hi_y, start_y = tap_span(height, out_h, i, s, p)
+        for j in range(k):
+            lo_x, hi_x, start_x = tap_span(width, out_w, j, s, p)
+            if hi_y <= lo_y or hi_x <= lo_x:
+                continue
+            yield lo_y, hi_y, lo_x, hi_x, tap_slice(lo_y, hi_y, start_y, s), tap_slice(lo_x, hi_x, start_x, s)
+
+
 def maxpool2d_forward(x, kernel_size: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False):
     """out, cache = maxpool2d_forward(x, kernel_size, stride, padding, ceil_mode).
 
@@ -91,21 +104,16 @@ def maxpool2d_forward(x, kernel_size: int, stride: int | None = None, padding: i
     def part(c0, c1, _):  # channels c0..c1-1 (split over the threads, ``parallel``)
         target_all = out[:, c0:c1]
         started = False
-        for i in range(k):
-            lo_y, hi_y, start_y = tap_span(height, out_h, i, s, p)
-            for j in range(k):
-                lo_x, hi_x, start_x = tap_span(width, out_w, j, s, p)
-                if hi_y <= lo_y or hi_x <= lo_x:
+        for lo_y, hi_y, lo_x, hi_x, rows, cols in _window_taps(height, width, out_h, out_w, k, s, p):
+            view = x[:, c0:c1, rows, cols]
+            if not started:
+                started = True
+                if (lo_y, hi_y, lo_x, hi_x) == (0, out_h, 0, out_w):
+                    target_all[...] = view  # the first tap covers every output: start from it
                     continue
-                view = x[:, c0:c1, tap_slice(lo_y, hi_y, start_y, s), tap_slice(lo_x, hi_x, start_x, s)]
-                if not started:
-                    started = True
-                    if (lo_y, hi_y, lo_x, hi_x) == (0, out_h, 0, out_w):
-                        target_all[...] = view  # the first tap covers every output: start from it
-                        continue
-                    target_all[...] = -xp.inf
-                target = target_all[:, :, lo_y:hi_y, lo_x:hi_x]
-                xp.maximum(target, view, out=target)
+                target_all[...] = -xp.inf
+            target = target_all[:, :, lo_y:hi_y, lo_x:hi_x]
+            xp.maximum(target, view, out=target)
 
     parallel.run(part, c, xp)
     return out, PoolCache(x, out, k, s, p)
@@ -135,26 +143,19 @@ def maxpool2d_backward(dout, cache: PoolCache):
 
     def part(c0, c1, _):  # channels c0..c1-1 (split over the threads, ``parallel``)
         channels = slice(c0, c1)
-        for i in range(k):
-            lo_y, hi_y, start_y = tap_span(height, out_h, i, s, p)
-            for j in range(k):
-                lo_x, hi_x, start_x = tap_span(width, out_w, j, s, p)
-                if hi_y <= lo_y or hi_x <= lo_x:
-                    continue
-                rows = tap_slice(lo_y, hi_y, start_y, s)
-                cols = tap_slice(lo_x, hi_x, start_x, s)
-                outputs = (slice(None), channels, slice(lo_y, hi_y), slice(lo_x, hi_x))
-                pending = unrouted[outputs]  # views: updated in place below
-                wins = wins_buffer[outputs]
-                xp.equal(x[:, channels, rows, cols], out[outputs], out=wins)
-                xp.logical_and(wins, pending, out=wins)
-                # dout where this tap won, 0 elsewhere (a product: measured faster than where())
-                grad = xp.multiply(dout[outputs], wins, out=grad_buffer[outputs])
-                if disjoint:
-                    dx[:, channels, rows, cols] = grad
-                else:  # within one tap distinct outputs read distinct pixels, so += is exact
-                    dx[:, channels, rows, cols] += grad
-                xp.greater(pending, wins, out=pending)  # pending and not won
+        for lo_y, hi_y, lo_x, hi_x, rows, cols in _window_taps(height, width, out_h, out_w, k, s, p):
+            outputs = (slice(None), channels, slice(lo_y, hi_y), slice(lo_x, hi_x))
+            pending = unrouted[outputs]  # views: updated in place below
+            wins = wins_buffer[outputs]
+            xp.equal(x[:, channels, rows, cols], out[outputs], out=wins)
+            xp.logical_and(wins, pending, out=wins)
+            # dout where this tap won, 0 elsewhere (a product: measured faster than where())
+            grad = xp.multiply(dout[outputs], wins, out=grad_buffer[outputs])
+            if disjoint:
+                dx[:, channels, rows, cols] = grad
+            else:  # within one tap distinct outputs read distinct pixels, so += is exact
+                dx[:, channels, rows, cols] += grad
+            xp.greater(pending, wins, out=pending)  # pending and not won
 
     parallel.run(part, x.shape[1], xp)
     return dx
