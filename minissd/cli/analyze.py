@@ -15,8 +15,8 @@ import os
 
 from ..backend import blas_threads
 from .context import apply_image_limit, resolve_device
-from .datasets import dataset_from_args, dataset_kind
-from .errors import UsageError, UserError
+from .datasets import dataset_kind, model_and_dataset, read_option_file
+from .errors import UserError
 from .options import add_dataset, add_device, positive_int
 from .outputs import output_folder
 
@@ -50,15 +50,9 @@ def add(commands):
 
 def read_groups(path: str) -> dict:
     """{group: [class names]} from a JSON file, the shape checked (the names are checked against the data later)."""
+    text = read_option_file(path, "--groups", "a JSON file")
     try:
-        with open(path, encoding="utf-8-sig") as stream:
-            groups = json.load(stream)
-    except FileNotFoundError:
-        raise UserError(f"--groups {path}: file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"--groups {path} is a folder; give a JSON file") from None
-    except UnicodeDecodeError:
-        raise UserError(f"--groups {path} is not UTF-8 text") from None
+        groups = json.loads(text)
     except json.JSONDecodeError as error:
         raise UserError(f"--groups {path}: not valid JSON (line {error.lineno}, column {error.colno}: "
                         f"{error.msg})") from None
@@ -74,9 +68,7 @@ def read_groups(path: str) -> dict:
 def run(args) -> int:
     from ..atomic import save_figure, write_json
     from ..evaluate.analysis import analyze_predictions, resolve_groups
-    from ..evaluate.labels import label_map
     from ..evaluate.run import predict_dataset
-    from ..models import load
 
     dataset_kind(args)
     device = resolve_device(args)
@@ -87,13 +79,7 @@ def run(args) -> int:
             raise UserError(f"-o/--output {args.output}: {name} there is a folder; remove it or choose another "
                             "folder")
     groups = read_groups(args.groups) if args.groups else None
-    model = load(args.weights, device=device)
-    dataset = dataset_from_args(args, "eval", class_names=list(model.info.class_names[1:]))
-    if len(dataset) == 0:
-        raise UsageError(f"the dataset has no images to analyse ({dataset!r})")
-    mapping = label_map(model.info.class_names, dataset.class_names, getattr(dataset, "category_ids", None))
-    if not mapping.identity:
-        print(f"classes: {mapping.how}")
+    model, dataset, mapping = model_and_dataset(args, device, "analyse")
     names = list(dataset.class_names)
     try:
         resolve_groups(names, groups)  # before the prediction: a wrong name costs nothing

@@ -51,17 +51,23 @@ def dataset_kind(args) -> str:
     return kind
 
 
-def read_class_names(path: str) -> list[str]:
-    """Class names from a text file: one a line; blank lines and '#' comments skipped; no background."""
+def read_option_file(path: str, flag: str, expected: str) -> str:
+    """The UTF-8 text (a byte order mark dropped) of the file an option names, or a UserError naming
+    ``flag`` and ``path``: missing, a folder (``expected`` says what to give instead), not UTF-8."""
     try:
         with open(path, encoding="utf-8-sig") as stream:
-            lines = stream.read().splitlines()
+            return stream.read()
     except FileNotFoundError:
-        raise UserError(f"--class-names {path}: file not found") from None
+        raise UserError(f"{flag} {path}: file not found") from None
     except IsADirectoryError:
-        raise UserError(f"--class-names {path} is a folder; give a text file with one class name a line") from None
+        raise UserError(f"{flag} {path} is a folder; give {expected}") from None
     except UnicodeDecodeError:
-        raise UserError(f"--class-names {path} is not UTF-8 text") from None
+        raise UserError(f"{flag} {path} is not UTF-8 text") from None
+
+
+def read_class_names(path: str) -> list[str]:
+    """Class names from a text file: one a line; blank lines and '#' comments skipped; no background."""
+    lines = read_option_file(path, "--class-names", "a text file with one class name a line").splitlines()
     names = [line.split("#", 1)[0].strip() for line in lines]
     names = [name for name in names if name]
     if names and names[0].lower() in ("background", "__background__"):
@@ -154,3 +160,20 @@ def dataset_from_args(args, role: str, class_names=None, announce=print):
         split = args.split or (default_voc_split(args.data_root, role) if args.data_root else None)
         return voc_dataset(args, split, args.year, class_names=class_names, announce=announce)
     return coco_dataset(args)
+
+
+def model_and_dataset(args, device: str, verb: str):
+    """(model, dataset, label mapping) for eval and analyze: the weights, the dataset the options name
+    (with the weights' class names), refused when it has no images; the mapping said when not one to one.
+    ``verb`` ('evaluate', 'analyse') words the empty-dataset error."""
+    from ..evaluate.labels import label_map
+    from ..models import load
+
+    model = load(args.weights, device=device)
+    dataset = dataset_from_args(args, "eval", class_names=list(model.info.class_names[1:]))
+    if len(dataset) == 0:
+        raise UsageError(f"the dataset has no images to {verb} ({dataset!r})")
+    mapping = label_map(model.info.class_names, dataset.class_names, getattr(dataset, "category_ids", None))
+    if not mapping.identity:
+        print(f"classes: {mapping.how}")
+    return model, dataset, mapping

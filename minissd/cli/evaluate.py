@@ -6,7 +6,7 @@ import os
 
 from ..backend import blas_threads
 from .context import apply_image_limit, resolve_device
-from .datasets import dataset_from_args, dataset_kind
+from .datasets import dataset_kind, model_and_dataset
 from .errors import UsageError
 from .options import add_dataset, add_device, positive_int
 from .outputs import output_file, output_folder
@@ -38,10 +38,8 @@ def add(commands):
 def run(args) -> int:
     from ..atomic import save_figure, write_json
     from ..evaluate.coco_results import predictions_to_coco, write_coco_results
-    from ..evaluate.labels import label_map
     from ..evaluate.report import result_table, result_to_dict
     from ..evaluate.run import predict_dataset, score
-    from ..models import load
 
     kind = dataset_kind(args)
     if args.coco_results and kind != "coco":
@@ -52,13 +50,7 @@ def run(args) -> int:
         output_folder(args.output)
     if args.coco_results:
         output_file(args.coco_results, "--coco-results", (".json",))
-    model = load(args.weights, device=device)
-    dataset = dataset_from_args(args, "eval", class_names=list(model.info.class_names[1:]))
-    if len(dataset) == 0:
-        raise UsageError(f"the dataset has no images to evaluate ({dataset!r})")
-    mapping = label_map(model.info.class_names, dataset.class_names, getattr(dataset, "category_ids", None))
-    if not mapping.identity:
-        print(f"classes: {mapping.how}")
+    model, dataset, mapping = model_and_dataset(args, device, "evaluate")
     with blas_threads(args.threads):
         predictions = predict_dataset(model, dataset, batch_size=args.batch_size, limit=args.limit,
                                       progress=not args.no_progress, label_map=mapping)
