@@ -68,6 +68,20 @@ def format_value(value) -> str:
     return repr(number)
 
 
+def format_key_difference(expected, given) -> str | None:
+    """None when ``given`` has exactly the names of ``expected``; else "missing [...], unexpected [...]",
+    each list cut to its first five names (then " ..."), in the order of ``expected`` and ``given``."""
+    missing = [name for name in expected if name not in given]
+    unexpected = [name for name in given if name not in expected]
+    if not (missing or unexpected):
+        return None
+
+    def cut(names):
+        return f"{names[:5]}{' ...' if len(names) > 5 else ''}"
+
+    return f"missing {cut(missing)}, unexpected {cut(unexpected)}"
+
+
 def format_row(row) -> str:
     """A box as a message shows it: [0.5, 0.1, 0.4, 0.9], in the shortest text of its own dtype."""
     values = np.asarray(to_numpy(row)).reshape(-1)

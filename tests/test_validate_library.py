@@ -5,6 +5,7 @@ NumPy error (IndexError, AttributeError, ZeroDivisionError), or ran on with a no
 """
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -337,3 +338,23 @@ def test_messages_name_function_argument_and_index(xp):
         NB.postprocess_batched(loc, xp.zeros((1, priors.shape[0], 3), dtype=xp.float32), priors)
     out = to_numpy(B.iou(xp.asarray([[0, 0, 2, 2]]), xp.asarray([[1, 1, 3, 3]])))
     assert out[0, 0] == pytest.approx(1 / 7)
+
+
+def test_format_key_difference_names_the_first_five_of_each_side():
+    from minissd.validate import format_key_difference
+
+    assert format_key_difference({"a": 1, "b": 2}, {"b": 0, "a": 0}) is None
+    assert format_key_difference(["a", "b"], {"a": 0, "c": 0}) == "missing ['b'], unexpected ['c']"
+    expected = [f"w{i}" for i in range(7)]
+    assert format_key_difference(expected, {}) == "missing ['w0', 'w1', 'w2', 'w3', 'w4'] ..., unexpected []"
+
+
+def test_load_state_dict_names_what_is_missing_and_unexpected():
+    from minissd import models
+
+    model = models.tiny_ssd(3, widths=(4,) * 8)
+    state = model.state_dict()
+    name = next(iter(state))
+    state["extra.weight"] = state.pop(name)
+    with pytest.raises(ValueError, match=rf"missing \['{re.escape(name)}'\], unexpected \['extra.weight'\]"):
+        model.load_state_dict(state, source="x.npz")

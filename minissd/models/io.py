@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import __version__, backend
 from ..atomic import publish
+from ..validate import format_key_difference
 from .meta import (  # noqa: F401 - re-exported: they lived here before meta.py was split out
     BACKBONE_KIND,
     FORMAT_VERSION,
@@ -184,12 +185,9 @@ def _check_backbone_state(state: dict, source: str) -> dict:
     """The 30 arrays of a VGG16 backbone as float32, or a ValueError / TypeError naming ``source``."""
     from .transfer import VGG16_BACKBONE_SHAPES
 
-    missing = [name for name in VGG16_BACKBONE_SHAPES if name not in state]
-    unexpected = [name for name in state if name not in VGG16_BACKBONE_SHAPES]
-    if missing or unexpected:
-        raise ValueError(f"{source}: not a VGG16 backbone (conv1_1 ... fc7): missing {missing[:5]}"
-                         f"{' ...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
-                         f"{' ...' if len(unexpected) > 5 else ''}")
+    difference = format_key_difference(VGG16_BACKBONE_SHAPES, state)
+    if difference:
+        raise ValueError(f"{source}: not a VGG16 backbone (conv1_1 ... fc7): {difference}")
     checked = {}
     for name, shape in VGG16_BACKBONE_SHAPES.items():
         array = np.asarray(backend.to_numpy(state[name]))

@@ -28,6 +28,7 @@ from ..nn import Layer, init
 from ..nn.conv import conv2d_backward, conv2d_forward, kept_columns
 from ..nn.heads import flatten_head, flatten_head_backward
 from ..priors import default_boxes, get_config
+from ..validate import format_key_difference
 
 MEAN_RGB = (123.0, 117.0, 104.0)  # the Caffe / torchvision SSD300 mean, 0-255 RGB
 
@@ -323,14 +324,9 @@ class SSD:
     def load_state_dict(self, state: dict, source: str = "state") -> None:
         """Copy arrays into params and buffers in place; clear errors naming the parameter."""
         targets = {**self.params, **self.buffers}
-        missing = [name for name in targets if name not in state]
-        unexpected = [name for name in state if name not in targets]
-        if missing or unexpected:
-            raise ValueError(
-                f"{source} does not fit {self.info.arch} with {self.num_classes} classes: "
-                f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
-                f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"
-            )
+        difference = format_key_difference(targets, state)
+        if difference:
+            raise ValueError(f"{source} does not fit {self.info.arch} with {self.num_classes} classes: {difference}")
         for name, target in targets.items():
             value = np.asarray(backend.to_numpy(state[name]))
             if tuple(value.shape) != tuple(target.shape):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..validate import format_key_difference
 from .io import check_finite
 
 # (name, in channels, out channels, kernel) of VGG16 as SSD uses it, in network order
@@ -84,13 +85,9 @@ def load_backbone(model, backbone_state: dict, source: str = "backbone state", m
         )
     if not hasattr(backbone_state, "keys"):
         raise TypeError(f"load_backbone: backbone_state must be a dict name -> array; got {type(backbone_state).__name__}")
-    missing = [name for name in VGG16_BACKBONE_SHAPES if name not in backbone_state]
-    unexpected = [name for name in backbone_state if name not in VGG16_BACKBONE_SHAPES]
-    if missing or unexpected:
-        raise ValueError(
-            f"load_backbone: {source} is not a VGG16 backbone state: missing {missing[:5]}"
-            f"{' ...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"
-        )
+    difference = format_key_difference(VGG16_BACKBONE_SHAPES, backbone_state)
+    if difference:
+        raise ValueError(f"load_backbone: {source} is not a VGG16 backbone state: {difference}")
     values = {name: np.asarray(backend.to_numpy(backbone_state[name])) for name in VGG16_BACKBONE_SHAPES}
     wrong = [f"{name!r} is {tuple(v.shape)}, {arch} needs {tuple(model.params[name].shape)}"
              for name, v in values.items() if tuple(v.shape) != tuple(model.params[name].shape)]
