@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .boxes import cxcywh_to_xyxy, iou
+from .boxes import iou_unchecked
 from .coverage_boxes import (  # noqa: F401 - re-exported: they lived here before coverage_boxes.py
     NORMALISED_TOLERANCE,
     DatasetBoxes,
@@ -47,7 +47,7 @@ from .coverage_boxes import (  # noqa: F401 - re-exported: they lived here befor
     dataset_boxes,
     image_annotation,
 )
-from .matching import BIPARTITE_CHOICES, IOU_RULE, match_indices
+from .matching import BIPARTITE_CHOICES, IOU_RULE, match_indices, prepare_priors
 from .priors import PriorConfig, default_boxes, get_config, prior_slices
 from .validate import check_choice, check_threshold
 
@@ -210,7 +210,7 @@ def coverage(data, preset, iou_threshold: float = 0.5, limit: int | None = None,
     check_choice(bipartite, "bipartite", "coverage", BIPARTITE_CHOICES)
     images = as_dataset_boxes(data, limit, drop_difficult, "coverage")
     priors = default_boxes(config)  # (P, 4) cxcywh, exactly the trainer's
-    corners = cxcywh_to_xyxy(priors, validate=False)  # (P, 4)
+    prepared = prepare_priors(priors, "coverage", validate=False)  # corners and areas, once
     kinds, prior_map, prior_kind = prior_kinds(config)
     slices = prior_slices(config)
     per_image = {name: [] for name in ("best_iou", "best_prior", "per_map", "positives", "image")}
@@ -218,11 +218,11 @@ def coverage(data, preset, iou_threshold: float = 0.5, limit: int | None = None,
     for number, boxes in enumerate(images.boxes):
         if boxes.shape[0] == 0:
             continue
-        overlaps = iou(boxes, corners, validate=False)  # (G, P)
+        overlaps = iou_unchecked(boxes, prepared.xyxy, prepared.area)  # (G, P)
         per_image["best_iou"].append(overlaps.max(axis=1))
         per_image["best_prior"].append(overlaps.argmax(axis=1))
         per_image["per_map"].append(np.stack([overlaps[:, rows].max(axis=1) for rows in slices], axis=1))  # (G, M)
-        matched = match_indices(boxes, priors, iou_threshold, bipartite, validate=False)  # (P,)
+        matched = match_indices(boxes, prepared, iou_threshold, bipartite, validate=False)  # (P,)
         positive = matched >= 0
         per_image["positives"].append(np.bincount(matched[positive], minlength=boxes.shape[0]))
         np.add.at(table, (prior_map[positive], prior_kind[positive]), 1)

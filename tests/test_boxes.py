@@ -171,3 +171,24 @@ def test_encode_decode_round_trip(gt, prior_corners):
 @given(box_arrays(positive=True))
 def test_format_conversion_round_trip(a):
     np.testing.assert_allclose(B.cxcywh_to_xyxy(B.xyxy_to_cxcywh(a)), a, atol=1e-12)
+
+
+def test_intersection_by_coordinates_equals_the_corner_pair_formula(rng):
+    """The (A, 1) x (B,) form computes clip(min(bottom-right) - max(top-left), 0) on (A, B, 2) bit for bit."""
+    from minissd.boxes import _intersection
+
+    for dtype in (np.float32, np.float64):
+        a = rng.uniform(0, 1, (9, 4)).astype(dtype)
+        a[:, 2:] = a[:, :2] + rng.uniform(0, 0.5, (9, 2)).astype(dtype)
+        b = rng.uniform(0, 1, (301, 4)).astype(dtype)
+        b[:, 2:] = b[:, :2] + rng.uniform(0, 0.5, (301, 2)).astype(dtype)
+        b[:5] = a[:5]  # identical boxes, touching and disjoint ones below
+        b[5] = [a[5, 2], a[5, 1], a[5, 2] + 0.1, a[5, 3]]
+        top_left = np.maximum(a[:, None, :2], b[None, :, :2])  # (A, B, 2)
+        bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+        size = np.clip(bottom_right - top_left, 0, None)
+        expected = size[..., 0] * size[..., 1]
+        got = _intersection(a, b, np)
+        assert got.dtype == dtype and got.shape == (9, 301)
+        np.testing.assert_array_equal(got, expected)
+        assert got[5, 5] == 0 and (got >= 0).all()

@@ -109,3 +109,65 @@ def test_bad_input_names_the_problem(xp):
         M.match(gt[:1], xp.asarray([1, 2]), priors)
     with pytest.raises(ValueError, match=r"image 1 of the batch: gt_labels\[0\] = 0"):
         M.match([gt[:1], gt[:1]], [xp.asarray([1]), xp.asarray([0])], priors)
+
+
+# --------------------------------------------------------------------------
+# the fast path: default boxes prepared once, only the positives encoded
+# --------------------------------------------------------------------------
+
+def _targets_encoding_every_row(matched, gt_boxes, gt_labels, priors):
+    """targets_from_indices as it was: every row encoded (background against its own prior), then zeroed."""
+    positive = matched >= 0
+    safe = np.where(positive, matched, 0)
+    assigned = np.where(positive[:, None], gt_boxes[safe], B.cxcywh_to_xyxy(priors, validate=False))
+    loc = np.where(positive[:, None], B.encode(assigned, priors, validate=False), 0).astype(priors.dtype)
+    conf = np.where(positive, np.asarray(gt_labels)[safe].astype(np.int64), 0)
+    return loc, conf
+
+
+@pytest.mark.parametrize("gt_dtype", [np.float32, np.float64])
+def test_prepared_priors_and_positive_only_encoding_change_no_bit(rng, gt_dtype):
+    priors = default_boxes("tiny")  # (1364, 4) float32
+    prepared = M.prepare_priors(priors)
+    assert M.prepare_priors(prepared) is prepared  # already checked: returned as it is
+    for trial in range(30):
+        count = int(rng.integers(1, 7))
+        corner = rng.uniform(0, 0.9, size=(count, 2))
+        gt = np.concatenate([corner, corner + rng.uniform(0.005, 0.6, size=(count, 2))], 1).clip(0, 1)
+        gt = gt.astype(gt_dtype)
+        labels = rng.integers(1, 6, size=count)
+        loc, conf = M.match(gt, labels, priors)
+        loc_prepared, conf_prepared = M.match(gt, labels, prepared)
+        np.testing.assert_array_equal(loc_prepared, loc, err_msg=f"trial {trial}")
+        np.testing.assert_array_equal(conf_prepared, conf, err_msg=f"trial {trial}")
+        assert loc.dtype == np.float32 and conf.dtype == np.int64
+        matched = M.match_indices(gt, prepared)
+        np.testing.assert_array_equal(matched, M.match_indices(gt, priors))
+        loc_all, conf_all = _targets_encoding_every_row(matched, gt, labels, priors)
+        np.testing.assert_array_equal(loc, loc_all, err_msg=f"trial {trial}")
+        np.testing.assert_array_equal(conf, conf_all, err_msg=f"trial {trial}")
+    empty_loc, empty_conf = M.match(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), prepared)
+    assert not empty_loc.any() and not empty_conf.any() and empty_loc.shape == (1364, 4)
+
+
+def test_match_batch_prepares_the_priors_once_with_the_same_result(rng):
+    priors = default_boxes("tiny")
+    gts = [np.array([[0.1, 0.2, 0.5, 0.6], [0.4, 0.4, 0.9, 0.8]], np.float32), np.zeros((0, 4), np.float32),
+           np.array([[0.3, 0.3, 0.35, 0.36]], np.float32)]
+    labels = [np.array([1, 2]), np.zeros(0, np.int64), np.array([3])]
+    loc, conf = M.match_batch(gts, labels, priors)
+    for n in range(3):
+        single_loc, single_conf = M.match(gts[n], labels[n], priors)
+        np.testing.assert_array_equal(loc[n], single_loc)
+        np.testing.assert_array_equal(conf[n], single_conf)
+
+
+def test_prepare_priors_checks_the_default_boxes_once():
+    bad = default_boxes("tiny").copy()
+    bad[7, 2] = -0.1  # a negative width
+    with pytest.raises(ValueError, match=r"match_batch: .*priors\[7\]"):
+        M.match_batch([np.array([[0.1, 0.1, 0.5, 0.5]], np.float32)], [np.array([1])], bad)
+    with pytest.raises(ValueError, match=r"DataLoader: .*priors\[7\]"):
+        M.prepare_priors(bad, "DataLoader")
+    unchecked = M.prepare_priors(bad, validate=False)  # the caller vouches for them
+    assert unchecked.xyxy.shape == (1364, 4) and unchecked.area.shape == (1364,)

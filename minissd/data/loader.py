@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..matching import match
+from ..matching import match, prepare_priors
 from .batch_iterator import BatchIterator
 from .sample import DataError, Sample
 
@@ -154,6 +154,8 @@ class DataLoader:
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.priors = priors.astype(np.float32, copy=False)
+        # checked and converted to corners once: every item is matched against the same default boxes
+        self.prepared_priors = prepare_priors(self.priors, "DataLoader")
         self.transform = transform
         self.shuffle = shuffle
         self.seed = int(seed)
@@ -233,7 +235,7 @@ class DataLoader:
             labels = labels[kept]  # (K,)
             difficult = difficult[kept]  # (K,)
             boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)  # (K, 4)
-            loc, conf = match(boxes, labels, self.priors, **self.match_options)
+            loc, conf = match(boxes, labels, self.prepared_priors, **self.match_options)
         except Exception as error:
             _note(error, epoch, index, image_id)
             raise
