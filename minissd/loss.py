@@ -64,6 +64,27 @@ def softmax(logits, axis: int = -1):
     return xp.exp(log_softmax(logits, axis))
 
 
+def _softmax_pieces(logits, xp):
+    """shifted = c - max c, exp(shifted) and its sum over classes, for (N, P, L) logits.
+
+    Returns ((N, P, L), (N, P, L), (N, P)). NumPy reduces a short last axis slowly (~2 ms for a
+    max over the 21 classes of 32 x 8732 boxes): the max is taken class by class and the sum
+    as a product with a vector of ones, both several times faster; the numbers are the same
+    (the max exactly, the sum up to the order of its additions).
+    """
+    num_classes = logits.shape[-1]
+    if xp is np:
+        top = logits[..., 0].copy()  # (N, P)
+        for label in range(1, num_classes):
+            np.maximum(top, logits[..., label], out=top)
+    else:
+        top = logits.max(axis=-1)  # (N, P)
+    shifted = logits - top[..., None]  # (N, P, L)
+    exp_shifted = xp.exp(shifted)  # (N, P, L)
+    row_sum = exp_shifted @ xp.ones(num_classes, dtype=logits.dtype)  # (N, P)
+    return shifted, exp_shifted, row_sum
+
+
 # --------------------------------------------------------------------------
 # hard negative mining
 # --------------------------------------------------------------------------
@@ -74,24 +95,30 @@ def hard_negative_mask(background_loss, positive, neg_pos_ratio: float = 3):
     background_loss: (N, P) confidence loss of calling each box background,
                      -log softmax(c)[0].
     positive:        (N, P) bool, matched boxes.
-    Returns (N, P) bool: per image the min(ratio * positives, negatives)
+    Returns (N, P) bool: per image the k = min(ratio * positives, negatives)
     negatives of highest loss; ties go to the lower index.
+
+    No ranking of all P boxes: one sort per row gives the k-th highest loss t,
+    every negative above t is kept, and of those equal to t the first ones by
+    index until k are (the choice a stable descending sort makes, 4x faster).
     """
     xp = get_array_module(background_loss, positive)
     neg_pos_ratio = _check_ratio(neg_pos_ratio, "hard_negative_mask")
     if background_loss.ndim != 2 or tuple(positive.shape) != tuple(background_loss.shape):
         raise ValueError(f"hard_negative_mask: background_loss and positive must both have shape (N, P); "
                          f"got {tuple(background_loss.shape)} and {tuple(positive.shape)}")
-    num_images, num_priors = background_loss.shape
-    # Positives sink to the end of a descending order.
+    num_priors = background_loss.shape[1]
+    # Positives sink below every negative (a loss is >= 0).
     ranked_loss = xp.where(positive, -xp.inf, background_loss)  # (N, P)
-    order = xp.argsort(-ranked_loss, axis=1, kind="stable")  # (N, P) best first
-    rank = xp.empty_like(order)  # (N, P) position of each box in that order
-    rows = xp.arange(num_images)[:, None]  # (N, 1)
-    rank[rows, order] = xp.arange(num_priors)[None, :]
     num_pos = positive.sum(axis=1, keepdims=True)  # (N, 1)
-    num_neg = xp.minimum(xp.floor(neg_pos_ratio * num_pos), num_priors - num_pos)  # (N, 1)
-    return (rank < num_neg) & ~positive
+    num_neg = xp.minimum(xp.floor(neg_pos_ratio * num_pos), num_priors - num_pos).astype(xp.int64)  # (N, 1)
+    descending = -xp.sort(-ranked_loss, axis=1)  # (N, P)
+    kth = xp.take_along_axis(descending, xp.maximum(num_neg, 1) - 1, axis=1)  # (N, 1) the k-th highest
+    above = ranked_loss > kth  # (N, P) kept whatever the ties
+    at = ranked_loss == kth  # (N, P) ties with the k-th: the first ones by index fill up to k
+    room = num_neg - above.sum(axis=1, keepdims=True)  # (N, 1)
+    chosen = above | (at & (xp.cumsum(at, axis=1) <= room))
+    return chosen & ~positive & (num_neg > 0)
 
 
 def hard_negative_mask_reference(background_loss, positive, neg_pos_ratio: float = 3):
@@ -229,9 +256,12 @@ def multibox_loss(loc, conf, loc_targets, conf_targets, neg_pos_ratio: float = 3
         _check_target_range(conf_targets, num_classes, function)
 
     with np.errstate(invalid="ignore", over="ignore"):  # inf / nan logits: a nan loss, reported by the caller
-        log_probs = log_softmax(conf)  # (N, P, L)
+        # log softmax(c)_l = shifted_l - log_sum with shifted = c - max c: computed as these pieces,
+        # not as an (N, P, L) log_probs array, which would cost more passes over the logits
+        shifted, exp_shifted, row_sum = _softmax_pieces(conf, xp)  # (N, P, L), (N, P, L), (N, P)
+        log_sum = xp.log(row_sum)  # (N, P)
         positive = conf_targets > 0  # (N, P)
-        negative = hard_negative_mask(-log_probs[..., 0], positive, neg_pos_ratio)  # (N, P)
+        negative = hard_negative_mask(log_sum - shifted[..., 0], positive, neg_pos_ratio)  # (N, P)
         selected = positive | negative  # (N, P)
 
         num_pos = positive.sum()
@@ -239,12 +269,16 @@ def multibox_loss(loc, conf, loc_targets, conf_targets, neg_pos_ratio: float = 3
         denom = xp.maximum(total, 1).astype(dtype)  # N, kept at 1 when there are no positives
 
         # clipped so an unchecked bad target cannot index outside the L classes; it poisons the loss below
-        labels = xp.clip(conf_targets, 0, num_classes - 1).astype(xp.int64)[..., None]  # (N, P, 1)
-        cross_entropy = -xp.take_along_axis(log_probs, labels, axis=-1)[..., 0]  # (N, P)
+        labels = xp.clip(conf_targets, 0, num_classes - 1).astype(xp.int64)  # (N, P)
+        cross_entropy = log_sum - xp.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]  # (N, P)
         conf_loss = (cross_entropy * selected).sum() / denom
-        # d/dc: (softmax - onehot) on the selected boxes, / N
-        onehot = (xp.arange(num_classes)[None, None, :] == labels).astype(dtype)  # (N, P, L)
-        grad_conf = (xp.exp(log_probs) - onehot) * (selected[..., None] / denom)  # (N, P, L)
+        # d/dc: (softmax - onehot) on the selected boxes, / N; softmax = exp_shifted / row_sum
+        weight = selected.astype(dtype) / denom  # (N, P)
+        grad_conf = exp_shifted  # (N, P, L), reused in place
+        grad_conf *= (weight / row_sum)[..., None]
+        flat = grad_conf.reshape(-1)  # (N*P*L,): minus the onehot part, one entry per box
+        flat[xp.arange(labels.size) * num_classes + labels.reshape(-1)] -= weight.reshape(-1)
+        grad_conf = flat.reshape(conf.shape)  # (N, P, L)
 
         diff = loc - loc_targets  # (N, P, 4)
         loc_loss = (smooth_l1(diff).sum(axis=-1) * positive).sum() / denom

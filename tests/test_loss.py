@@ -93,6 +93,38 @@ def test_hard_negative_mining_equals_the_plain_loop_oracle(xp, rng):
             np.testing.assert_array_equal(to_numpy(fast), slow, err_msg=f"trial {trial}, ratio {ratio}")
 
 
+def test_hard_negative_ties_at_the_cut_go_to_the_lower_index(xp):
+    """k = 6 negatives per row (2 positives, ratio 3), cut through a run of equal losses."""
+    losses = np.full((3, 50), 0.7)
+    losses[1, 10:20] = 0.9  # ten above the rest: the six lowest-indexed of them
+    losses[2] = 0.0  # a confident background everywhere: the first six negatives
+    positive = np.zeros((3, 50), dtype=bool)
+    positive[:, [3, 30]] = True
+    mask = to_numpy(L.hard_negative_mask(xp.asarray(losses), xp.asarray(positive), 3))
+    np.testing.assert_array_equal(mask, L.hard_negative_mask_reference(losses, positive, 3))
+    assert np.flatnonzero(mask[0]).tolist() == [0, 1, 2, 4, 5, 6]
+    assert np.flatnonzero(mask[1]).tolist() == [10, 11, 12, 13, 14, 15]
+    assert np.flatnonzero(mask[2]).tolist() == [0, 1, 2, 4, 5, 6]
+    everything = to_numpy(L.hard_negative_mask(xp.asarray(losses), xp.asarray(positive), 100))
+    np.testing.assert_array_equal(everything, ~positive)  # the budget exceeds the negatives: all of them
+
+
+def test_float32_loss_on_a_full_size_problem_agrees_with_float64(rng):
+    """SSD300's shape (8732 boxes, 21 classes): the float32 path (class-by-class max, sum as a
+    product, onehot subtracted in place) against the same loss in float64."""
+    loc, conf, loc_t, conf_t = random_problem(rng, np, priors=8732, classes=21, positives=(40, 0, 7),
+                                              dtype=np.float32)
+    conf = conf * 4  # logits spread like a trained network's
+    single = L.multibox_loss(loc, conf, loc_t, conf_t)
+    double = L.multibox_loss(loc.astype(np.float64), conf.astype(np.float64), loc_t.astype(np.float64), conf_t)
+    np.testing.assert_array_equal(single.negative_mask, double.negative_mask)
+    np.testing.assert_allclose(float(single.loss), float(double.loss), rtol=1e-5)
+    np.testing.assert_allclose(single.grad_conf, double.grad_conf, rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(single.grad_loc, double.grad_loc, rtol=1e-5, atol=1e-9)
+    # softmax - onehot: each selected box's gradient sums to 0 over its classes
+    np.testing.assert_allclose(double.grad_conf.sum(axis=-1), 0, atol=1e-15)
+
+
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
 def test_gradients_pass_a_float64_finite_difference_check(rng, alpha):
     loc, conf, loc_t, conf_t = random_problem(rng, np, priors=12, classes=3, positives=(2, 0, 3))
