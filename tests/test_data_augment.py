@@ -297,6 +297,20 @@ def test_bilinear_resize_matches_the_loop(rng, shape, size):
     np.testing.assert_allclose(out, bilinear_reference(image, *size), atol=1e-3)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_bilinear_resize_at_the_same_size_is_the_interpolation_without_the_work(rng, dtype):
+    """The shortcut (a float32 copy) gives the interpolation's result bit for bit, in a new array."""
+    from minissd.data.augment import _bilinear_interpolate
+
+    image = rng.uniform(0, 255, size=(13, 17, 3)).astype(dtype)
+    out = bilinear_resize(image, 13, 17)
+    assert out.dtype == np.float32 and out.shape == (13, 17, 3)
+    np.testing.assert_array_equal(out, _bilinear_interpolate(image, 13, 17))
+    assert not np.shares_memory(out, image)
+    out[0, 0, 0] = -1.0  # the caller may write into it; the picture is untouched
+    assert image[0, 0, 0] != -1.0
+
+
 def test_to_model_input_layout():
     image, boxes, labels = resize(*painted_scene(), size=32)
     planes, normalised, _ = to_model_input(image, boxes, labels)

@@ -141,7 +141,18 @@ def bilinear_resize(image: np.ndarray, out_height: int, out_width: int) -> np.nd
     (the convention of OpenCV's INTER_LINEAR and of box scaling by W / out_width);
     each output value mixes the 2 x 2 nearest input pixels, edges repeated.
     No antialiasing: a big reduction skips pixels, as in the reference SSD.
+    At the same size every weight is exactly 0, so the result is the image as float32 (finite
+    pixels), returned as a copy without interpolating: the shapes pictures are drawn at the
+    model's size, and the trainer's loader resizes every one.
     """
+    height, width = image.shape[:2]
+    if (height, width) == (out_height, out_width):
+        return np.array(image, dtype=np.float32)  # (H, W, C), a new array like the interpolation's
+    return _bilinear_interpolate(image, out_height, out_width)
+
+
+def _bilinear_interpolate(image: np.ndarray, out_height: int, out_width: int) -> np.ndarray:
+    """``bilinear_resize``'s interpolation at any size (the same size included: the tests' reference)."""
     height, width = image.shape[:2]
 
     def taps(out_size: int, in_size: int):
