@@ -161,3 +161,61 @@ def test_layers_keep_columns_only_in_training_and_within_the_budget(rng, monkeyp
     layer.forward(x)
     assert layer.cache.columns is None
     assert conv.columns_shape((1, 4, 5, 5), (2, 4, 1, 1)) is None  # 1x1: no columns at all
+
+
+# --------------------------------------------------------------------------
+# the images split over worker threads (conv._split_images): each thread runs the whole layer
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stride, padding, dilation, bias", [(1, 1, 1, True), (2, 1, 1, False), (1, 2, 2, True)])
+@pytest.mark.parametrize("images_per_chunk", [2, 5])  # a thread's step: one image, or all of its images
+def test_images_split_over_threads_pass_the_naive_loops_and_finite_differences(rng, monkeypatch, stride, padding,
+                                                                                dilation, bias, images_per_chunk):
+    from minissd.nn import parallel
+
+    arrays = {"x": rng.standard_normal((5, 3, 7, 8)), "w": rng.standard_normal((4, 3, 3, 3))}
+    if bias:
+        arrays["b"] = rng.standard_normal(4)
+    per_image = int(np.prod(conv.columns_shape((1, 3, 7, 8), (4, 3, 3, 3), stride, padding, dilation))) * 8
+    monkeypatch.setitem(conv.CHUNK_BYTES, "numpy", images_per_chunk * per_image)
+    caches = []
+
+    def forward():
+        out, cache = conv2d_forward(arrays["x"], arrays["w"], arrays.get("b"), stride, padding, dilation,
+                                    algorithm="im2col")
+        caches.append(cache)
+        return out
+
+    def backward(dout):
+        dx, dw, db = conv2d_backward(dout, caches[-1])
+        assert (db is None) == (not bias)
+        return {"x": dx, "w": dw, **({"b": db} if bias else {})}
+
+    with parallel.threads(2):
+        assert conv._split_images(5, conv._images_per_chunk(per_image, 5, np), np)  # this path is the one taken
+        expected = conv2d_naive(arrays["x"], arrays["w"], arrays.get("b"), stride, padding, dilation)
+        np.testing.assert_allclose(forward(), expected, atol=1e-12)
+        assert_gradients_close(forward, backward, arrays, rng, tolerance=1e-8)
+
+
+def test_images_split_over_threads_with_kept_columns_equal_one_thread(rng):
+    """The tiny SSD's case: training layers keep their columns; 2 and 3 threads against 1."""
+    from minissd.nn import parallel
+
+    x = rng.standard_normal((7, 6, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    dout = rng.standard_normal((7, 5, 5, 5)).astype(np.float32)
+
+    def run():
+        columns = conv.kept_columns(None, x, w, 2, 1, 1)
+        assert columns is not None
+        out, cache = conv2d_forward(x, w, b, 2, 1, columns=columns)
+        return (out, *conv2d_backward(dout, cache))
+
+    serial = run()
+    for threads in (2, 3):
+        with parallel.threads(threads):
+            assert conv._split_images(7, 7, np)
+            for got, expected in zip(run(), serial):
+                np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -122,7 +122,8 @@ def test_relu_pool_and_batchnorm(rng):
 
 def test_tiny_ssd_training_step(rng):
     model = models.tiny_ssd(4, widths=(8, 8, 8, 8, 8, 8, 8, 8))
-    images = rng.standard_normal((2, 3, 128, 128)).astype(np.float32)
+    # 4 images for 3 threads: the convolutions split the images (conv._split_images), not their channels
+    images = rng.standard_normal((4, 3, 128, 128)).astype(np.float32)
 
     def run():
         model.train()
