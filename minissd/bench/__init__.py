@@ -7,6 +7,7 @@
     python -m minissd.bench data ...       the data side: generation, augmentation, matching, loader
     python -m minissd.bench evaluate ...   voc_ap and coco_ap against pycocotools
     python -m minissd.bench distributed .. 1 process x 2 threads against 2 processes (mpiexec) x 1 thread
+    python -m minissd.bench trees ...      two minissd trees (before / after) timed in alternation
 
 ``timing`` holds the rules they share: best of N, each framework timed right after an untimed
 call of its own, in the same rounds as the framework it is compared with
@@ -26,6 +27,7 @@ SUBCOMMANDS = {
     "data": "the data side per image: generation, augmentation, matching, the loader",
     "evaluate": "voc_ap and coco_ap on a COCO-sized synthetic set, beside pycocotools",
     "distributed": "data-parallel throughput: 1 process x 2 threads against 2 processes x 1 thread, the allreduce's share",
+    "trees": "two minissd trees (before / after), the same model and pass, timed in alternation",
 }
 
 __all__ = ["SUBCOMMANDS", "Timing", "best_of_paired", "best_seconds", "machine_description", "median_seconds",
