@@ -108,6 +108,8 @@ def hard_negative_mask(background_loss, positive, neg_pos_ratio: float = 3):
         raise ValueError(f"hard_negative_mask: background_loss and positive must both have shape (N, P); "
                          f"got {tuple(background_loss.shape)} and {tuple(positive.shape)}")
     num_priors = background_loss.shape[1]
+    if num_priors == 0:  # no default boxes: nothing to keep (and no k-th value to look up)
+        return xp.zeros(background_loss.shape, dtype=bool)
     # Positives sink below every negative (a loss is >= 0).
     ranked_loss = xp.where(positive, -xp.inf, background_loss)  # (N, P)
     num_pos = positive.sum(axis=1, keepdims=True)  # (N, 1)

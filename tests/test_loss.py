@@ -107,6 +107,8 @@ def test_hard_negative_ties_at_the_cut_go_to_the_lower_index(xp):
     assert np.flatnonzero(mask[2]).tolist() == [0, 1, 2, 4, 5, 6]
     everything = to_numpy(L.hard_negative_mask(xp.asarray(losses), xp.asarray(positive), 100))
     np.testing.assert_array_equal(everything, ~positive)  # the budget exceeds the negatives: all of them
+    empty = L.hard_negative_mask(xp.zeros((2, 0)), xp.zeros((2, 0), dtype=bool), 3)  # no default boxes
+    assert tuple(empty.shape) == (2, 0) and empty.dtype == bool
 
 
 def test_float32_loss_on_a_full_size_problem_agrees_with_float64(rng):
