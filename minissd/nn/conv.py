@@ -197,8 +197,7 @@ def conv2d_forward(x, w, b=None, stride: int = 1, padding: int = 0, dilation: in
                 step = max(1, chunk // parallel.count())
                 for start in range(i0, i1, step):
                     stop = min(i1, start + step)
-                    cols = (workspace.scratch("cols", (stop - start, c, kh, kw, out_h, out_w), x.dtype, xp)
-                            if kept is None else kept[start:stop])  # scratch: this thread's own
+                    cols = _chunk_columns(kept, (c, kh, kw, out_h, out_w), start, stop, x.dtype, xp)
                     im2col(x[start:stop], (kh, kw), stride, padding, dilation, out=cols)
                     target = out[start:stop]
                     xp.matmul(weights, cols.reshape(stop - start, rows, out_h * out_w),  # (n, C*KH*KW, Ho*Wo)
@@ -210,8 +209,7 @@ def conv2d_forward(x, w, b=None, stride: int = 1, padding: int = 0, dilation: in
             return out, ConvCache(x, w, b is not None, stride, padding, dilation, columns=kept)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            cols = (workspace.scratch("cols", (stop - start, c, kh, kw, out_h, out_w), x.dtype, xp)
-                    if kept is None else kept[start:stop])
+            cols = _chunk_columns(kept, (c, kh, kw, out_h, out_w), start, stop, x.dtype, xp)
             _im2col(x[start:stop], (kh, kw), stride, padding, dilation, cols, xp)
             _matmul_images(
                 weights,
@@ -225,6 +223,15 @@ def conv2d_forward(x, w, b=None, stride: int = 1, padding: int = 0, dilation: in
 
         parallel.run(add_bias, o, xp)
     return out, ConvCache(x, w, b is not None, stride, padding, dilation, columns=kept)
+
+
+def _chunk_columns(kept, tail, start: int, stop: int, dtype, xp):
+    """Where images start..stop-1 have their im2col columns, (n, C, KH, KW, Ho, Wo): the rows of the
+    ``kept`` array (the forward's, kept for the backward), or, when it is None, the calling thread's
+    scratch buffer ``tail`` = (C, KH, KW, Ho, Wo) for the caller to fill."""
+    if kept is not None:
+        return kept[start:stop]
+    return workspace.scratch("cols", (stop - start, *tail), dtype, xp)
 
 
 def _split_images(num_images: int, chunk: int, xp) -> bool:
@@ -310,10 +317,8 @@ def conv2d_backward(dout, cache: ConvCache, need_dx: bool = True):
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         count = stop - start
-        if cache.columns is not None:  # kept by the forward
-            cols = cache.columns[start:stop]
-        else:
-            cols = workspace.scratch("cols", (count, c, kh, kw, out_h, out_w), x.dtype, xp)
+        cols = _chunk_columns(cache.columns, (c, kh, kw, out_h, out_w), start, stop, x.dtype, xp)
+        if cache.columns is None:  # not kept by the forward: build them again
             _im2col(x[start:stop], (kh, kw), stride, padding, dilation, cols, xp)
         cols = cols.reshape(count, rows, out_h * out_w)  # (n, C*KH*KW, Ho*Wo)
         grad = dout[start:stop].reshape(count, o, out_h * out_w)  # (n, O, Ho*Wo)
@@ -350,10 +355,8 @@ def _backward_by_images(dout, cache: ConvCache, weights, dw, dx, chunk: int, xp)
         for start in range(i0, i1, step):
             stop = min(i1, start + step)
             count = stop - start
-            if cache.columns is not None:  # kept by the forward
-                cols = cache.columns[start:stop]
-            else:
-                cols = workspace.scratch("cols", (count, c, kh, kw, out_h, out_w), x.dtype, xp)
+            cols = _chunk_columns(cache.columns, (c, kh, kw, out_h, out_w), start, stop, x.dtype, xp)
+            if cache.columns is None:  # not kept by the forward: build them again
                 im2col(x[start:stop], (kh, kw), stride, padding, dilation, out=cols)
             cols = cols.reshape(count, rows, out_h * out_w)  # (n, C*KH*KW, Ho*Wo)
             grad = dout[start:stop].reshape(count, o, out_h * out_w)  # (n, O, Ho*Wo)
